@@ -1,0 +1,153 @@
+"""Schemas of the zarr stores that carry data between workflow rules.
+
+Every array written by the workflow goes through :func:`write_store`, which
+validates the dataset against a named schema, stamps provenance attributes and
+writes atomically (to a temporary sibling, then renamed), so an interrupted job
+never leaves a store that looks finished.
+
+Schemas (dims -> required variables):
+
+``brain``     sample x voxel: ``responses``; coords ``stimulus_id``, ``run``,
+              ``split`` (train/test) and, for time series, ``time`` (s);
+              per voxel ``noise_ceiling``; ``roi_mask`` (roi x voxel, bool).
+              attrs: ``space``, ``tr`` (s, 0 for event designs), ``source``.
+``features``  layer x stimulus x unit: ``features``; coords ``layer`` (int),
+              ``stimulus_id``; attrs: ``model``, ``instruction``, ``cache_key``...
+``encoding``  layer x voxel: ``r``, ``r2``, ``alpha``, ``normalized``.
+``partition`` voxel: ``shared``, ``unique_a``, ``unique_b``, ``joint``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
+    "brain": {
+        "responses": ("sample", "voxel"),
+        "noise_ceiling": ("voxel",),
+        "roi_mask": ("roi", "voxel"),
+    },
+    "features": {"features": ("layer", "stimulus", "unit")},
+    "encoding": {
+        "r": ("layer", "voxel"),
+        "r2": ("layer", "voxel"),
+        "alpha": ("layer", "voxel"),
+        "normalized": ("layer", "voxel"),
+    },
+    "partition": {
+        "shared": ("voxel",),
+        "unique_a": ("voxel",),
+        "unique_b": ("voxel",),
+        "joint": ("voxel",),
+    },
+}
+
+REQUIRED_COORDS: dict[str, tuple[str, ...]] = {
+    "brain": ("stimulus_id", "run", "split"),
+    "features": ("layer", "stimulus_id"),
+    "encoding": ("layer",),
+    "partition": (),
+}
+
+
+class StoreError(ValueError):
+    """A store does not match its schema."""
+
+
+def validate(ds: xr.Dataset, schema: str, where: str = "dataset") -> None:
+    """Raise :class:`StoreError` naming what is missing or malformed."""
+    if schema not in SCHEMAS:
+        raise StoreError(f"unknown store schema {schema!r}; known: {sorted(SCHEMAS)}")
+    for name, dims in SCHEMAS[schema].items():
+        if name not in ds:
+            raise StoreError(f"{where}: {schema} store lacks variable {name!r}")
+        if tuple(ds[name].dims) != dims:
+            raise StoreError(
+                f"{where}: variable {name!r} has dims {tuple(ds[name].dims)}, "
+                f"expected {dims}"
+            )
+    for coord in REQUIRED_COORDS[schema]:
+        if coord not in ds.coords:
+            raise StoreError(f"{where}: {schema} store lacks coordinate {coord!r}")
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """Attributes recording who wrote a store, when, and with which packages."""
+    import brainalign
+
+    attrs: dict[str, Any] = {
+        "brainalign_version": brainalign.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "xarray": xr.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def _jsonable_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Zarr attributes must be JSON: encode nested or numpy values."""
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, (dict, list, tuple)):
+            out[key] = json.dumps(value, sort_keys=True, default=str)
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        elif value is None:
+            out[key] = "none"
+        else:
+            out[key] = value
+    return out
+
+
+def write_store(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    schema: str,
+    encoding: dict[str, dict] | None = None,
+) -> Path:
+    """Validate ``ds`` against ``schema`` and write it atomically as a zarr store."""
+    path = Path(path)
+    validate(ds, schema, where=str(path))
+    ds = ds.copy()
+    ds.attrs = _jsonable_attrs({"schema": schema, **ds.attrs})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def read_store(path: str | os.PathLike, schema: str, load: bool = True) -> xr.Dataset:
+    """Open a store, check its schema and return it (loaded into memory by default)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"store not found: {path}")
+    ds = xr.open_zarr(path, consolidated=True)
+    validate(ds, schema, where=str(path))
+    return ds.load() if load else ds
+
+
+def json_attr(ds: xr.Dataset, key: str, default: Any = None) -> Any:
+    """Decode an attribute that :func:`write_store` JSON-encoded."""
+    value = ds.attrs.get(key, default)
+    if isinstance(value, str) and value[:1] in "[{":
+        return json.loads(value)
+    return value

@@ -125,7 +125,9 @@ def write_store(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True)
+        ds.to_zarr(
+            tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2
+        )
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -181,3 +181,14 @@ def normalize(r: NDArray, ceiling: NDArray, ceiling_min: float = 0.05) -> NDArra
     ceiling = np.asarray(ceiling, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ceiling >= ceiling_min, np.asarray(r) / ceiling, np.nan)
+
+
+def ridge_settings(encoding_cfg: dict) -> RidgeSettings:
+    """Ridge hyper-parameters from the config's ``encoding`` block."""
+    a = encoding_cfg["alphas"]
+    return RidgeSettings(
+        alphas=np.logspace(a["min_exp"], a["max_exp"], a["num"]),
+        n_folds=int(encoding_cfg["n_folds"]),
+        backend=encoding_cfg["backend"],
+        n_iter=int(encoding_cfg.get("n_iter", 20)),
+    )

@@ -1,0 +1,207 @@
+"""Load and validate a workflow configuration; resolve model and instruction registries.
+
+Validation happens before any job runs: JSON-schema checks (with defaults
+filled in), the dataset kind's own schema, and cross-references (models and
+instructions must exist in the registries and be used consistently). Errors
+name the offending key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says where and what is allowed."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+DefaultingValidator = _with_defaults(Draft202012Validator)
+
+
+def _describe(error) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        message += f"; allowed keys: {', '.join(allowed)}"
+    elif error.validator == "required":
+        message += f"; required keys: {', '.join(error.validator_value)}"
+    return f"config key '{where}': {message}"
+
+
+def validate_against(instance: dict, schema: dict, prefix: str = "") -> None:
+    """Validate ``instance`` in place (filling defaults); raise one message listing every problem."""
+    errors = sorted(DefaultingValidator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [_describe(e) for e in errors]
+        if prefix:
+            lines = [line.replace("config key '", f"config key '{prefix}.", 1) for line in lines]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with a clear error if the file is missing or not a mapping."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping at top level")
+    return data
+
+
+def read_models(path: str | Path) -> dict[str, dict]:
+    """Model registry: name -> entry (entries need family, input, instruction_set)."""
+    data = load_yaml(path)
+    models = data.get("models", data)
+    for name, entry in models.items():
+        missing = [k for k in ("family", "input", "instruction_set") if k not in (entry or {})]
+        if missing:
+            raise ConfigError(f"{path}: model {name!r} lacks keys {missing}")
+    return models
+
+
+def read_instructions(path: str | Path) -> dict[str, dict[str, str]]:
+    """Instruction registry: set name (image, video, audio) -> code -> text."""
+    data = load_yaml(path)
+    sets = data.get("instructions", data)
+    out: dict[str, dict[str, str]] = {}
+    for set_name, codes in sets.items():
+        out[set_name] = {
+            code: (entry["text"] if isinstance(entry, dict) else str(entry)) for code, entry in codes.items()
+        }
+    return out
+
+
+def _close_matches(name: str, options: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, options, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def load_config(config: dict, root: str | Path = ".") -> dict:
+    """Validate ``config`` (a copy, defaults filled) against the schemas and registries."""
+    root = Path(root)
+    cfg = copy.deepcopy(config)
+    validate_against(cfg, load_yaml(SCHEMA_DIR / "config.schema.yaml"))
+    models = read_models(root / cfg["models_registry"])
+    instructions = read_instructions(root / cfg["instructions_registry"])
+    for name, ds in cfg["datasets"].items():
+        kind_schema = SCHEMA_DIR / f"dataset.{ds['kind']}.schema.yaml"
+        ds.setdefault(ds["kind"], {})
+        if kind_schema.exists():
+            validate_against(ds[ds["kind"]], load_yaml(kind_schema), prefix=f"datasets.{name}.{ds['kind']}")
+        _check_dataset(name, ds, models, instructions)
+    for key in ("residual", "partition"):
+        for i, item in enumerate(cfg[key]):
+            _check_analysis(f"{key}[{i}]", item, cfg, models)
+    cfg["_models"] = models
+    cfg["_instructions"] = instructions
+    return cfg
+
+
+def _check_dataset(name: str, ds: dict, models: dict, instructions: dict) -> None:
+    known = sorted(models)
+    for m in ds["models"]:
+        if m not in models:
+            raise ConfigError(
+                f"config key 'datasets.{name}.models': unknown model {m!r}{_close_matches(m, known)}; "
+                f"known models: {', '.join(known)}"
+            )
+    sets = {models[m]["instruction_set"] for m in ds["models"] if models[m]["instruction_set"]}
+    allowed = sorted({code for s in sets for code in instructions.get(s, {})})
+    for code in ds["instructions"]:
+        if code not in allowed:
+            raise ConfigError(
+                f"config key 'datasets.{name}.instructions': unknown instruction {code!r} for the "
+                f"instruction sets of this dataset's models ({', '.join(sorted(sets)) or 'none'}); "
+                f"allowed: {', '.join(allowed) or '(no instruction-following model listed)'}"
+            )
+    if ds["kind"] == "synthetic":
+        for roi, spec in ds["synthetic"].get("rois", {}).items():
+            for drv in spec.get("drivers", []):
+                if drv["model"] not in ds["models"]:
+                    raise ConfigError(
+                        f"config key 'datasets.{name}.synthetic.rois.{roi}': driver model "
+                        f"{drv['model']!r} must be listed in datasets.{name}.models ({', '.join(ds['models'])})"
+                    )
+                if models[drv["model"]]["instruction_set"]:
+                    raise ConfigError(
+                        f"config key 'datasets.{name}.synthetic.rois.{roi}': driver model {drv['model']!r} "
+                        "takes instructions; drivers must be models without instructions"
+                    )
+
+
+def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
+    dsname = item["dataset"]
+    if dsname not in cfg["datasets"]:
+        raise ConfigError(
+            f"config key '{where}.dataset': unknown dataset {dsname!r}; allowed: {', '.join(cfg['datasets'])}"
+        )
+    ds = cfg["datasets"][dsname]
+    for role in ("target", "remove", "a", "b"):
+        if role not in item:
+            continue
+        ref = item[role]
+        if ref["model"] not in ds["models"]:
+            raise ConfigError(
+                f"config key '{where}.{role}.model': model {ref['model']!r} is not among "
+                f"datasets.{dsname}.models: {', '.join(ds['models'])}"
+            )
+        allowed = instructions_for(ds, models, ref["model"])
+        if ref["instruction"] not in allowed:
+            raise ConfigError(
+                f"config key '{where}.{role}.instruction': {ref['instruction']!r} not allowed for "
+                f"{ref['model']!r}; allowed: {', '.join(allowed)}"
+            )
+        if role != "target" and ref.get("layer") is None:
+            raise ConfigError(f"config key '{where}.{role}.layer': must be an integer layer index")
+
+
+def instructions_for(ds: dict, models: dict, model: str) -> list[str]:
+    """Instruction codes a model is run with in a dataset (``["none"]`` without instructions)."""
+    iset = models[model]["instruction_set"]
+    if not iset:
+        return ["none"]
+    return list(ds["instructions"])
+
+
+def feature_sets(cfg: dict, dataset: str) -> Iterator[tuple[str, str]]:
+    """Every (model, instruction) pair extracted for ``dataset``."""
+    ds = cfg["datasets"][dataset]
+    for model in ds["models"]:
+        for instr in instructions_for(ds, cfg["_models"], model):
+            yield model, instr
+
+
+def ref_name(ref: dict) -> str:
+    """File-name token of a feature reference: ``model@instruction@Llayer`` (``Lall`` for every layer)."""
+    layer = "all" if ref.get("layer") is None else str(ref["layer"])
+    return f"{ref['model']}@{ref.get('instruction', 'none')}@L{layer}"
+
+
+def parse_ref(token: str) -> dict:
+    """Inverse of :func:`ref_name`."""
+    model, instruction, layer = token.split("@")
+    return {"model": model, "instruction": instruction, "layer": None if layer == "Lall" else int(layer[1:])}

@@ -1,0 +1,120 @@
+"""Statistics: block permutation, across-subject tests, BH-FDR, bootstrap CIs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats as sps
+
+
+def block_permutation(n: int, block_size: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """A permutation of ``range(n)`` that shuffles contiguous blocks (keeps autocorrelation)."""
+    if block_size <= 1:
+        return rng.permutation(n)
+    blocks = [np.arange(i, min(i + block_size, n)) for i in range(0, n, block_size)]
+    return np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
+
+
+def roi_permutation_test(
+    prediction: NDArray,
+    observed: NDArray,
+    roi_mask: NDArray,
+    n_permutations: int,
+    block_size: int,
+    seed: int = 0,
+) -> tuple[NDArray, NDArray]:
+    """ROI-mean test correlation and its permutation p-value, per ROI.
+
+    The observed responses are permuted (in blocks of ``block_size`` samples for
+    time series, single samples for images) against the predictions; the null
+    statistic is the ROI mean of voxelwise Pearson r. Returns (roi_mean_r, p).
+    p uses the (k + 1) / (n + 1) estimator, so it is never 0.
+    """
+    rng = np.random.default_rng(seed)
+    zp = _zcols(prediction)
+    zo = _zcols(observed)
+    n = zp.shape[0]
+    weights = roi_mask.astype(float)
+    counts = np.maximum(weights.sum(axis=1), 1)
+
+    def roi_means(perm: NDArray | None) -> NDArray:
+        r = (zp * (zo if perm is None else zo[perm])).mean(axis=0)
+        r = np.nan_to_num(r)
+        return weights @ r / counts
+
+    actual = roi_means(None)
+    exceed = np.zeros(len(actual))
+    for _ in range(n_permutations):
+        exceed += roi_means(block_permutation(n, block_size, rng)) >= actual
+    p = (exceed + 1.0) / (n_permutations + 1.0)
+    return actual, p
+
+
+def _zcols(x: NDArray) -> NDArray:
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, np.inf)
+
+
+def fdr_bh(p: ArrayLike) -> NDArray[np.float64]:
+    """Benjamini-Hochberg adjusted p-values (NaNs kept in place)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = sps.false_discovery_control(p[ok], method="bh")
+    return out
+
+
+def bootstrap_ci(values: ArrayLike, n_bootstrap: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = rng.choice(v, size=(n_bootstrap, v.size), replace=True).mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def paired_test(a: ArrayLike, b: ArrayLike, test: str = "wilcoxon") -> tuple[float, float]:
+    """Across-subject paired comparison of ``a`` and ``b``: (statistic, two-sided p)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 2:
+        return float("nan"), float("nan")
+    if test == "wilcoxon":
+        d = a[ok] - b[ok]
+        if np.allclose(d, 0):
+            return 0.0, 1.0
+        res = sps.wilcoxon(a[ok], b[ok])
+    elif test == "ttest":
+        res = sps.ttest_rel(a[ok], b[ok])
+    else:
+        raise ValueError(f"unknown test {test!r}; allowed: wilcoxon, ttest")
+    return float(res.statistic), float(res.pvalue)
+
+
+def one_sample_test(values: ArrayLike, test: str = "wilcoxon") -> tuple[float, float]:
+    """Across-subject test that the mean differs from 0: (statistic, two-sided p)."""
+    v = np.asarray(values, dtype=float)
+    return paired_test(v, np.zeros_like(v), test)
+
+
+def across_subjects(table: pd.DataFrame, by: list[str], test: str, n_bootstrap: int, seed: int = 0) -> pd.DataFrame:
+    """Mean over subjects, bootstrap CI and a one-sample test per group; BH-FDR over groups."""
+    rows = []
+    for key, grp in table.groupby(by, dropna=False, sort=True):
+        vals = grp["value"].to_numpy(dtype=float)
+        lo, hi = bootstrap_ci(vals, n_bootstrap, seed=seed)
+        stat, p = one_sample_test(vals, test)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "mean": np.nanmean(vals),
+                     "ci_low": lo, "ci_high": hi, "n_subjects": int((~np.isnan(vals)).sum()),
+                     "statistic": stat, "p": p})
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["p_fdr"] = fdr_bh(out["p"].to_numpy())
+    return out

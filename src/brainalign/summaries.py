@@ -1,0 +1,130 @@
+"""Tidy ROI tables: one row per (subject, roi, model, instruction, layer, metric).
+
+ROI scores are means over the ROI's voxels; normalised alignment uses only
+voxels whose noise ceiling passes ``ceiling_min`` (NaN elsewhere). Values of
+normalised alignment outside [0, 1] are never clipped: their count is reported
+as the metric ``n_outside_0_1``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainalign.stores import read_store
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["dataset", "subject", "roi", "model", "instruction", "layer", "metric", "value"]
+
+
+def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
+    """ROI summaries of an encoding store (layer x voxel)."""
+    rows = []
+    mask = roi_mask.values
+    rois = roi_mask["roi"].values.astype(str)
+    for li, layer in enumerate(ds["layer"].values):
+        r = ds["r"].values[li]
+        r2 = ds["r2"].values[li]
+        nba = ds["normalized"].values[li]
+        for ri, roi in enumerate(rois):
+            m = mask[ri]
+            valid = m & ~np.isnan(nba)
+            values = {
+                "r": np.nanmean(r[m]) if m.any() else np.nan,
+                "r2": np.nanmean(r2[m]) if m.any() else np.nan,
+                "normalized": np.nanmean(nba[valid]) if valid.any() else np.nan,
+                "n_voxels": float(valid.sum()),
+                "n_outside_0_1": float(((nba[valid] < 0) | (nba[valid] > 1)).sum()),
+            }
+            if "roi_p_perm" in ds:
+                values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            for metric, value in values.items():
+                rows.append({**base, "roi": roi, "layer": int(layer), "metric": metric, "value": float(value)})
+    return rows
+
+
+def alignment_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]) -> pd.DataFrame:
+    """ROI table of every encoding store."""
+    rows = []
+    for path in paths:
+        ds = read_store(path, "encoding")
+        subject = Path(path).parts[-3]
+        base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
+                "instruction": ds.attrs["instruction"]}
+        rows += roi_rows(ds, brains[subject]["roi_mask"], base)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def residual_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]) -> pd.DataFrame:
+    """ROI table of the residual stores, labelled with what was removed."""
+    rows = []
+    for path in paths:
+        ds = read_store(path, "encoding")
+        subject = Path(path).parts[-2]
+        base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
+                "instruction": ds.attrs["instruction"]}
+        removed = f"{ds.attrs['removed_model']}@{ds.attrs['removed_instruction']}@L{ds.attrs['removed_layer']}"
+        for row in roi_rows(ds, brains[subject]["roi_mask"], base):
+            rows.append({**row, "removed": removed})
+    return pd.DataFrame(rows, columns=COLUMNS + ["removed"])
+
+
+def partition_table(dataset: str, paths: list[str]) -> pd.DataFrame:
+    """ROI means of shared / unique / joint scores of every partition store."""
+    rows = []
+    parts = ["shared", "unique_a", "unique_b", "joint", "score_a", "score_b", "score_ab"]
+    for path in paths:
+        ds = read_store(path, "partition")
+        subject = Path(path).parts[-2]
+        a = f"{ds.attrs['a_model']}@{ds.attrs['a_instruction']}@L{ds.attrs['a_layer']}"
+        b = f"{ds.attrs['b_model']}@{ds.attrs['b_instruction']}@L{ds.attrs['b_layer']}"
+        mask = ds["roi_mask"].values
+        for ri, roi in enumerate(ds["roi"].values.astype(str)):
+            for part in parts:
+                v = ds[part].values[mask[ri]]
+                value = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+                rows.append({"dataset": dataset, "subject": subject, "roi": roi, "a": a, "b": b,
+                             "metric": part, "value": value, "score": ds.attrs["metric"]})
+    return pd.DataFrame(rows, columns=["dataset", "subject", "roi", "a", "b", "metric", "value", "score"])
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a TSV atomically."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    df.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(path)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`."""
+    return pd.read_csv(path, sep="\t")
+
+
+def summarize_dataset(
+    dataset: str, brain_paths: list[str], encoding_paths: list[str], residual_paths: list[str],
+    partition_paths: list[str], out_alignment: str, out_residual: str, out_partition: str,
+) -> None:
+    """Workflow entry point: write the three ROI tables of a dataset."""
+    brains = {Path(p).stem: read_store(p, "brain", load=False) for p in brain_paths}
+    brains = {k: v[["roi_mask"]].load() for k, v in brains.items()}
+    write_table(alignment_table(dataset, brains, encoding_paths), out_alignment)
+    write_table(residual_table(dataset, brains, residual_paths), out_residual)
+    write_table(partition_table(dataset, partition_paths), out_partition)
+    log.info("summarised %d encoding, %d residual, %d partition stores", len(encoding_paths),
+             len(residual_paths), len(partition_paths))
+
+
+def best_layers(alignment: pd.DataFrame, metric: str = "normalized") -> pd.DataFrame:
+    """Per (subject, roi, model, instruction): the layer with the highest ROI score and that score."""
+    df = alignment[alignment["metric"] == metric].dropna(subset=["value"])
+    if df.empty:
+        return df.assign(best_layer=pd.Series(dtype=int))
+    idx = df.groupby(["subject", "roi", "model", "instruction"])["value"].idxmax()
+    best = df.loc[idx].rename(columns={"layer": "best_layer"})
+    return best.reset_index(drop=True)

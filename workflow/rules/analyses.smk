@@ -1,0 +1,65 @@
+# Residual ("remove one feature space") and variance-partitioning analyses.
+from brainalign.config import parse_ref
+
+
+wildcard_constraints:
+    a="[^/@]+@[A-Za-z0-9_-]+@L(-?[0-9]+|all)",
+    b="[^/@]+@[A-Za-z0-9_-]+@L(-?[0-9]+|all)",
+
+
+def ref_store(dataset, token):
+    ref = parse_ref(token)
+    return features_path(dataset, ref["model"], ref["instruction"])
+
+
+rule residualize:
+    input:
+        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
+        target=lambda wc: ref_store(wc.dataset, wc.a),
+        removed=lambda wc: ref_store(wc.dataset, wc.b),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/residual/{{subject}}/{{a}}__minus__{{b}}.zarr"),
+    params:
+        target=lambda wc: parse_ref(wc.a),
+        removed=lambda wc: parse_ref(wc.b),
+        encoding=config["encoding"],
+        stats=config["stats"],
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
+    log:
+        f"{LOGS}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.log",
+    benchmark:
+        f"{BENCH}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.tsv"
+    script:
+        "../scripts/residualize.py"
+
+
+def partition_metric(wildcards):
+    for item in analysis_items("partition", wildcards.dataset):
+        if ref_name(item["a"]) == wildcards.a and ref_name(item["b"]) == wildcards.b:
+            return item["metric"]
+    raise ValueError(f"no partition {wildcards.a} vs {wildcards.b} for {wildcards.dataset}")
+
+
+rule partition:
+    input:
+        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
+        a=lambda wc: ref_store(wc.dataset, wc.a),
+        b=lambda wc: ref_store(wc.dataset, wc.b),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/partition/{{subject}}/{{a}}__{{b}}.zarr"),
+    params:
+        a=lambda wc: parse_ref(wc.a),
+        b=lambda wc: parse_ref(wc.b),
+        metric=partition_metric,
+        encoding=config["encoding"],
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
+    log:
+        f"{LOGS}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.log",
+    benchmark:
+        f"{BENCH}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.tsv"
+    script:
+        "../scripts/partition.py"

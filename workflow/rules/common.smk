@@ -1,0 +1,94 @@
+import re
+
+from brainalign.config import feature_sets, ref_name
+
+RESULTS = config["results"]
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+
+
+wildcard_constraints:
+    subject="[A-Za-z0-9-]+",
+    instruction="[A-Za-z0-9_-]+",
+    model="[^/@]+",
+
+
+def datasets_of_kind(kind):
+    """Names of configured datasets of one kind."""
+    return [n for n, d in config["datasets"].items() if d["kind"] == kind]
+
+
+def dataset_wildcard(kind):
+    """Regex matching only the datasets of one kind (matches nothing if there are none)."""
+    names = datasets_of_kind(kind)
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def dataset_cfg(name):
+    """The configuration block of a dataset."""
+    return config["datasets"][name]
+
+
+def subjects(dataset):
+    return dataset_cfg(dataset)["subjects"]
+
+
+def features_path(dataset, model, instruction):
+    return f"{RESULTS}/{dataset}/features/{model}/{instruction}.zarr"
+
+
+def brain_path(dataset, subject):
+    return f"{RESULTS}/{dataset}/brain/{subject}.zarr"
+
+
+def encoding_paths(dataset):
+    return [
+        f"{RESULTS}/{dataset}/encoding/{s}/{m}/{i}.zarr"
+        for s in subjects(dataset)
+        for m, i in feature_sets(config, dataset)
+    ]
+
+
+def analysis_items(kind, dataset):
+    """Residual or partition entries of the config that concern ``dataset``."""
+    return [a for a in config[kind] if a["dataset"] == dataset]
+
+
+def residual_paths(dataset):
+    return [
+        f"{RESULTS}/{dataset}/residual/{s}/{ref_name(a['target'])}__minus__{ref_name(a['remove'])}.zarr"
+        for a in analysis_items("residual", dataset)
+        for s in subjects(dataset)
+    ]
+
+
+def partition_paths(dataset):
+    return [
+        f"{RESULTS}/{dataset}/partition/{s}/{ref_name(a['a'])}__{ref_name(a['b'])}.zarr"
+        for a in analysis_items("partition", dataset)
+        for s in subjects(dataset)
+    ]
+
+
+def has_instructions(dataset):
+    return any(i != "none" for _, i in feature_sets(config, dataset))
+
+
+def figure_names(dataset):
+    names = ["layerwise", "model_roi"]
+    if has_instructions(dataset):
+        names.append("instruction_roi")
+    if analysis_items("partition", dataset):
+        names.append("partition")
+    if analysis_items("residual", dataset):
+        names.append("residual")
+    return names
+
+
+def all_targets():
+    fmt = config["figures"]["format"]
+    out = []
+    for d in config["datasets"]:
+        out += [f"{RESULTS}/{d}/figures/{n}.{fmt}" for n in figure_names(d)]
+        out.append(f"{RESULTS}/{d}/tables/stats.tsv")
+    return out

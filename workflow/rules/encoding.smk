@@ -1,0 +1,21 @@
+# Voxelwise ridge encoding: per subject x model x instruction, all layers in one job.
+
+
+rule encode:
+    input:
+        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
+        features=f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr",
+    output:
+        directory(f"{RESULTS}/{{dataset}}/encoding/{{subject}}/{{model}}/{{instruction}}.zarr"),
+    params:
+        encoding=config["encoding"],
+        stats=config["stats"],
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
+    log:
+        f"{LOGS}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.log",
+    benchmark:
+        f"{BENCH}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.tsv"
+    script:
+        "../scripts/encode.py"

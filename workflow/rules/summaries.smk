@@ -1,0 +1,63 @@
+# Tidy ROI tables, statistics across subjects, figures.
+
+
+rule summarize:
+    input:
+        brains=lambda wc: [brain_path(wc.dataset, s) for s in subjects(wc.dataset)],
+        encoding=lambda wc: encoding_paths(wc.dataset),
+        residual=lambda wc: residual_paths(wc.dataset),
+        partition=lambda wc: partition_paths(wc.dataset),
+    output:
+        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
+        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+    params:
+        dataset="{dataset}",
+    log:
+        f"{LOGS}/summarize/{{dataset}}.log",
+    script:
+        "../scripts/summarize.py"
+
+
+rule stats:
+    input:
+        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
+        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+    output:
+        report(
+            f"{RESULTS}/{{dataset}}/tables/stats.tsv",
+            caption="../report/stats.rst",
+            category="{dataset}",
+            subcategory="tables",
+        ),
+    params:
+        stats=config["stats"],
+    log:
+        f"{LOGS}/stats/{{dataset}}.log",
+    script:
+        "../scripts/stats.py"
+
+
+rule figure:
+    input:
+        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
+        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+    output:
+        report(
+            f"{RESULTS}/{{dataset}}/figures/{{figure}}.{{ext}}",
+            caption="../report/{figure}.rst",
+            category="{dataset}",
+            subcategory="figures",
+        ),
+    params:
+        figure="{figure}",
+        dpi=config["figures"]["dpi"],
+    wildcard_constraints:
+        figure="layerwise|model_roi|instruction_roi|partition|residual",
+        ext="png|pdf|svg",
+    log:
+        f"{LOGS}/figure/{{dataset}}/{{figure}}.{{ext}}.log",
+    script:
+        "../scripts/figure.py"

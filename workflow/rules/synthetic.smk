@@ -1,0 +1,42 @@
+# The embedded demo data: stimuli and brain responses generated from a seed.
+
+
+def synthetic_drivers(wildcards):
+    """Feature stores of the models that drive the synthetic ROIs."""
+    rois = dataset_cfg(wildcards.dataset)["synthetic"]["rois"]
+    models = sorted({d["model"] for roi in rois.values() for d in roi.get("drivers", [])})
+    return {m: features_path(wildcards.dataset, m, "none") for m in models}
+
+
+rule simulate_stimuli:
+    output:
+        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        truth=f"{RESULTS}/{{dataset}}/ground_truth.json",
+    params:
+        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
+    wildcard_constraints:
+        dataset=dataset_wildcard("synthetic"),
+    log:
+        f"{LOGS}/simulate_stimuli/{{dataset}}.log",
+    script:
+        "../scripts/simulate_stimuli.py"
+
+
+rule simulate_brain:
+    input:
+        unpack(synthetic_drivers),
+        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+    output:
+        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+    params:
+        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
+        subject_index=lambda wc: subjects(wc.dataset).index(wc.subject),
+    wildcard_constraints:
+        dataset=dataset_wildcard("synthetic"),
+    log:
+        f"{LOGS}/simulate_brain/{{dataset}}/{{subject}}.log",
+    benchmark:
+        f"{BENCH}/simulate_brain/{{dataset}}/{{subject}}.tsv"
+    script:
+        "../scripts/simulate_brain.py"

@@ -1,0 +1,16 @@
+"""Variance partitioning between two feature spaces for one subject."""
+
+from brainalign.partition import partition_job
+from brainalign.logs import snakemake_log
+
+snakemake_log(snakemake)
+partition_job(
+    snakemake.input.a,
+    snakemake.input.b,
+    snakemake.input.brain,
+    snakemake.output[0],
+    snakemake.params.a,
+    snakemake.params.b,
+    snakemake.params.metric,
+    snakemake.params.encoding,
+)

@@ -111,6 +111,18 @@ def _jsonable_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _numpy_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Turn pandas/object string arrays into fixed-width numpy strings zarr can store."""
+    for name in list(ds.variables):
+        var = ds.variables[name]
+        if var.dtype == object or not isinstance(var.dtype, np.dtype):
+            values = np.asarray([str(v) for v in np.asarray(var.values, dtype=object).ravel()], dtype=str)
+            ds = ds.assign_coords({name: (var.dims, values.reshape(var.shape))}) if name in ds.coords else ds.assign(
+                {name: (var.dims, values.reshape(var.shape))}
+            )
+    return ds
+
+
 def write_store(
     ds: xr.Dataset,
     path: str | os.PathLike,
@@ -120,7 +132,7 @@ def write_store(
     """Validate ``ds`` against ``schema`` and write it atomically as a zarr store."""
     path = Path(path)
     validate(ds, schema, where=str(path))
-    ds = ds.copy()
+    ds = _numpy_strings(ds.copy())
     ds.attrs = _jsonable_attrs({"schema": schema, **ds.attrs})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

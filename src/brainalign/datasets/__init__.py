@@ -1,0 +1,1 @@
+"""Dataset kinds: each prepares a brain store and a stimulus table."""

@@ -35,7 +35,7 @@ import yaml
 from tqdm import tqdm
 
 from brainalign.datasets import datalad_source
-from brainalign.datasets.movie_ceiling import cross_subject_ceiling, split_half_ceiling
+from brainalign.datasets.movie_ceiling import cross_subject, split_half_ceiling
 from brainalign.stimuli.transcripts import read_transcript, word_rows
 from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie
 from brainalign.stores import provenance, write_store
@@ -441,25 +441,26 @@ def prepare_brain(
         rep2 = np.concatenate([runs[s][1][: lengths[s]] for s in test_segs])
         ceiling = split_half_ceiling(rep1, rep2)
     elif method == "cross_subject":
-        target = np.concatenate([mats[s] for s in test_segs])
-        others = []
+        sources, common = [], dict(lengths)
         for other in all_subjects:
             if other == subject:
                 continue
             oruns = _read_runs(root, table, other, cfg)
-            if any(s not in oruns for s in test_segs):
-                log.warning("subject %s lacks a test run; left out of the cross-subject ceiling", other)
+            if set(oruns) != set(runs):
+                log.warning("subject %s lacks runs %s; left out of the cross-subject ceiling",
+                            other, sorted(set(runs) - set(oruns)))
                 continue
-            omats = _subject_matrix({s: oruns[s] for s in test_segs},
-                                    {s: min(lengths[s], min(len(r) for r in oruns[s])) for s in test_segs})
-            n = {s: min(lengths[s], len(omats[s])) for s in test_segs}
-            others.append((n, omats))
-        if not others:
-            raise CNeuroModError(f"{subject}: cross-subject ceiling needs another subject with the test runs")
-        common = {s: min(n[s] for n, _ in others) for s in test_segs}
-        target = np.concatenate([mats[s][: common[s]] for s in test_segs])
-        sources = [np.concatenate([om[s][: common[s]] for s in test_segs]) for _, om in others]
-        ceiling = cross_subject_ceiling(target, sources, n_boot=cfg["ceiling_bootstraps"])
+            common = {s: min(common[s], min(len(r) for r in oruns[s])) for s in segs}
+            sources.append(oruns)
+        if not sources:
+            raise CNeuroModError(f"{subject}: cross-subject ceiling needs another subject with the same runs")
+        stack = lambda m: np.concatenate([m[s][: common[s]] for s in segs])  # noqa: E731
+        target = stack(mats)
+        others = [stack(_subject_matrix(o, common)) for o in sources]
+        in_split = np.concatenate([[split_of(s, cfg)] * common[s] for s in segs])
+        groups = np.concatenate([[i] * common[s] for i, s in enumerate(segs)])
+        ceiling = cross_subject(target, others, in_split == "train", in_split == "test",
+                                groups=groups, n_boot=cfg["ceiling_bootstraps"])
     else:
         raise CNeuroModError(f"cneuromod.ceiling is {method!r}; allowed: auto, split_half, cross_subject")
 

@@ -42,7 +42,33 @@ def split_half_ceiling(rep1: np.ndarray, rep2: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(np.nan_to_num(sb), 0, None)).astype(np.float32)
 
 
-def cross_subject_ceiling(
+def cross_subject(
+    target: np.ndarray,
+    sources: Sequence[np.ndarray],
+    train: np.ndarray,
+    test: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_boot: int = 100,
+    seed: int = 0,
+) -> np.ndarray:
+    """Cross-subject ceiling of ``target`` (sample x voxel) from ``sources`` (same shape).
+
+    Uses the ridge-based :func:`brainalign.ceiling.cross_subject_ceiling` when the
+    library provides it (fitted on ``train`` samples, scored on ``test``), else the
+    cheaper same-voxel-average version below on the test samples.
+    """
+    try:
+        from brainalign.ceiling import cross_subject_ceiling as shared
+    except ImportError:
+        shared = None
+    if shared is not None:
+        out = shared([target, *sources], 0, np.flatnonzero(train), np.flatnonzero(test),
+                     groups=groups, n_bootstrap=n_boot, seed=seed)
+        return np.clip(np.nan_to_num(np.asarray(out, np.float32)), 0, 1)
+    return cross_subject_ceiling_mean(target[test], [s[test] for s in sources], n_boot, seed)
+
+
+def cross_subject_ceiling_mean(
     target: np.ndarray,
     sources: Sequence[np.ndarray],
     n_boot: int = 100,

@@ -38,6 +38,7 @@ def split_half_ceiling(rep1: np.ndarray, rep2: np.ndarray) -> np.ndarray:
     if rep1.shape != rep2.shape:
         raise ValueError(f"repeats differ in shape: {rep1.shape} vs {rep2.shape}")
     r = voxel_corr(rep1, rep2)
+    r = np.clip(np.nan_to_num(r), 0.0, 1.0)
     sb = 2 * r / (1 + r)
     return np.sqrt(np.clip(np.nan_to_num(sb), 0, None)).astype(np.float32)
 

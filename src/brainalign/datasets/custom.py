@@ -1,0 +1,305 @@
+"""The user's own data (dataset kind ``custom``), event or time-series designs.
+
+Layout under the dataset's ``raw_dir`` (names configurable, see docs/datasets/custom.md):
+
+``stimuli.tsv``                      events: ``stimulus_id, path|text, split[, run]``;
+                                     time series: ``run, modality, onset, duration, path|text``
+                                     (modality ``word``, ``frame``, ``audio`` or ``video``)
+``{subject}/responses.npy``          events: samples x voxels
+``{subject}/samples.tsv``            events: one ``stimulus_id`` per response row (repeats allowed)
+``{subject}/runs/{run}.npy``         time series: TRs x voxels per run
+``rois.npz``                         ROI name -> bool or 0/1 mask over voxels
+``{subject}/noise_ceiling.npy``      optional correlation ceiling per voxel
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainalign.datasets.movie_ceiling import split_half_ceiling
+from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie, decode_audio, write_wav
+from brainalign.stores import provenance, write_store
+
+log = logging.getLogger(__name__)
+
+DESIGNS = ("events", "timeseries")
+EVENT_MODALITIES = ("word", "frame", "audio", "video")
+DEFAULTS = {
+    "stimuli": "stimuli.tsv",
+    "responses": "{subject}/responses.npy",
+    "samples": "{subject}/samples.tsv",
+    "runs": "{subject}/runs/{run}.npy",
+    "rois": "rois.npz",
+    "noise_ceiling": "{subject}/noise_ceiling.npy",
+    "test_runs": [],
+    "frame_rate": 8.0,
+    "audio_rate": 16000,
+    "frame_short_side": 224,
+    "space": "custom",
+}
+
+
+class CustomDataError(ValueError):
+    """The user's data do not match the documented layout."""
+
+
+def settings(block: dict) -> dict:
+    cfg = {**DEFAULTS, **(block or {})}
+    if cfg.get("design") not in DESIGNS:
+        raise CustomDataError(f"custom.design is {cfg.get('design')!r}; allowed: {list(DESIGNS)}")
+    if cfg["design"] == "timeseries":
+        if not isinstance(cfg.get("tr"), (int, float)) or cfg["tr"] <= 0:
+            raise CustomDataError(f"custom.tr must be a positive number of seconds, got {cfg.get('tr')!r}")
+        if not cfg["test_runs"]:
+            raise CustomDataError("custom.test_runs must name at least one run for a time-series design")
+    return cfg
+
+
+def _table(path: Path, required: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise CustomDataError(f"file not found: {path}")
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise CustomDataError(f"{path}: missing columns {missing} (has {list(table.columns)})")
+    return table
+
+
+def _load(path: Path, what: str) -> np.ndarray:
+    if not path.exists():
+        raise CustomDataError(f"{what} not found: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise CustomDataError(f"cannot read {what} {path} (truncated or not .npy?): {err}") from err
+    if arr.ndim != 2:
+        raise CustomDataError(f"{what} {path} must be 2-D (rows x voxels), has shape {arr.shape}")
+    return arr.astype(np.float32)
+
+
+def _writer(out_dir: Path):
+    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _finish(tmp: Path, out_dir: Path, table: pd.DataFrame, out_tsv: Path) -> None:
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    part = out_tsv.with_name(f".{out_tsv.name}.{uuid.uuid4().hex[:8]}.tmp")
+    table[STIMULUS_COLUMNS].to_csv(part, sep="\t", index=False)
+    os.replace(part, out_tsv)
+
+
+def run_lengths(raw_dir: Path, cfg: dict, subject: str, runs: list[str]) -> dict[str, int]:
+    """TR count of each run of one subject (read from the array headers)."""
+    out = {}
+    for run in runs:
+        path = raw_dir / cfg["runs"].format(subject=subject, run=run)
+        if not path.exists():
+            raise CustomDataError(f"{subject}: run {run!r} not found: {path}")
+        try:
+            out[run] = int(np.load(path, mmap_mode="r").shape[0])
+        except (ValueError, OSError) as err:
+            raise CustomDataError(f"cannot read run file {path}: {err}") from err
+    return out
+
+
+def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str],
+                    out_tsv: str | os.PathLike, out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Validate the stimulus table and copy/cut its files into the results folder."""
+    cfg = settings(block)
+    raw, out_tsv, out_dir = Path(raw_dir), Path(out_tsv), Path(out_dir)
+    rel_root = out_tsv.parent
+    tmp = _writer(out_dir)
+    rows: list[dict] = []
+    try:
+        if cfg["design"] == "events":
+            table = _table(raw / cfg["stimuli"], ["stimulus_id", "split"])
+            dup = table["stimulus_id"][table["stimulus_id"].duplicated()].unique()
+            if len(dup):
+                raise CustomDataError(f"{raw / cfg['stimuli']}: duplicated stimulus_id {list(dup[:5])}")
+            bad = sorted(set(table["split"]) - {"train", "test"})
+            if bad:
+                raise CustomDataError(f"{raw / cfg['stimuli']}: split values {bad}; allowed: train, test")
+            for rec in table.to_dict("records"):
+                path = ""
+                if rec.get("path"):
+                    src = raw / rec["path"]
+                    if not src.exists():
+                        raise CustomDataError(f"stimulus {rec['stimulus_id']!r}: file not found: {src}")
+                    dst = tmp / f"{rec['stimulus_id']}{src.suffix}"
+                    shutil.copyfile(src, dst)
+                    path = str((out_dir / dst.name).relative_to(rel_root))
+                rows.append(dict(stimulus_id=rec["stimulus_id"], modality="image" if path else "word",
+                                 path=path, text=rec.get("text", ""), run=rec.get("run") or "all",
+                                 onset="", duration="", split=rec["split"]))
+        else:
+            table = _table(raw / cfg["stimuli"], ["run", "modality", "onset"])
+            bad = sorted(set(table["modality"]) - set(EVENT_MODALITIES))
+            if bad:
+                raise CustomDataError(f"{raw / cfg['stimuli']}: modality {bad}; allowed: {list(EVENT_MODALITIES)}")
+            runs = sorted(set(table["run"]))
+            unknown = sorted(set(cfg["test_runs"]) - set(runs))
+            if unknown:
+                raise CustomDataError(f"custom.test_runs {unknown} not in the stimulus table runs {runs}")
+            lengths = run_lengths(raw, cfg, subjects[0], runs)
+            tr = float(cfg["tr"])
+            for run in runs:
+                split = "test" if run in cfg["test_runs"] else "train"
+                ev = table[table["run"] == run]
+                end = lengths[run] * tr
+                for k, rec in enumerate(ev.to_dict("records")):
+                    onset = float(rec["onset"])
+                    if onset >= end:
+                        raise CustomDataError(f"run {run!r}: event at {onset} s lies after the run ends ({end} s)")
+                    sid = f"{run}_e{k:05d}"
+                    if rec["modality"] == "word":
+                        rows.append(dict(stimulus_id=sid, modality="word", path="", text=rec.get("text", ""),
+                                         run=run, onset=onset, duration=rec.get("duration", ""), split=split))
+                    elif rec["modality"] == "frame":
+                        src = raw / rec["path"]
+                        if not src.exists():
+                            raise CustomDataError(f"run {run!r}: frame file not found: {src}")
+                        shutil.copyfile(src, tmp / f"{sid}{src.suffix}")
+                        rows.append(dict(stimulus_id=sid, modality="frame",
+                                         path=str((out_dir / f"{sid}{src.suffix}").relative_to(rel_root)),
+                                         text="", run=run, onset=onset, duration=rec.get("duration", ""), split=split))
+                    elif rec["modality"] == "audio":
+                        audio = decode_audio(raw / rec["path"], cfg["audio_rate"])
+                        rate = cfg["audio_rate"]
+                        win = int(round(tr * rate))
+                        start = int(round(onset * rate))
+                        for i in range(lengths[run]):
+                            a = audio[max(0, i * win - start):][:win] if i * win >= start else np.zeros(0)
+                            write_wav(tmp / f"{run}_tr{i}.wav", np.pad(a, (0, win - len(a))), rate)
+                            rows.append(dict(stimulus_id=f"{run}_tr{i}_audio", modality="audio",
+                                             path=str((out_dir / f"{run}_tr{i}.wav").relative_to(rel_root)),
+                                             text="", run=run, onset=round(i * tr, 6), duration=tr, split=split))
+                    else:  # video: frames + per-TR audio
+                        cut = cut_movie(raw / rec["path"], run, tr, tmp, tmp.parent, split,
+                                        frame_rate=cfg["frame_rate"], audio_rate=cfg["audio_rate"],
+                                        n_trs=lengths[run], frame_short_side=cfg["frame_short_side"])
+                        cut = cut[cut["modality"] != "clip"].copy()
+                        cut["path"] = cut["path"].str.replace(tmp.name, out_dir.name, n=1, regex=False)
+                        rows.extend(cut.to_dict("records"))
+                rows.extend(dict(stimulus_id=f"{run}_tr{i}", modality="clip", path="", text="", run=run,
+                                 onset=round(i * tr, 6), duration=tr, split=split) for i in range(lengths[run]))
+        stim = pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
+        _finish(tmp, out_dir, stim, out_tsv)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return stim
+
+
+def _rois(raw: Path, cfg: dict, n_vox: int) -> tuple[list[str], np.ndarray]:
+    path = raw / cfg["rois"]
+    if not path.exists():
+        raise CustomDataError(f"ROI file not found: {path} (an .npz of ROI name -> voxel mask)")
+    with np.load(path) as npz:
+        names = sorted(npz.files)
+        masks = []
+        for n in names:
+            m = np.asarray(npz[n])
+            if m.shape != (n_vox,):
+                raise CustomDataError(f"{path}: ROI {n!r} has shape {m.shape}, responses have {n_vox} voxels")
+            if not np.isin(np.unique(m), [0, 1]).all():
+                raise CustomDataError(f"{path}: ROI {n!r} must be boolean or 0/1")
+            masks.append(m.astype(bool))
+    if not names:
+        raise CustomDataError(f"{path} holds no ROI")
+    return names, np.array(masks)
+
+
+def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli_tsv: str | os.PathLike,
+                  out: str | os.PathLike) -> xr.Dataset:
+    """Validate one subject's responses against the stimulus table; write the brain store."""
+    cfg = settings(block)
+    raw = Path(raw_dir)
+    stim = pd.read_csv(stimuli_tsv, sep="\t", dtype=str, keep_default_na=False)
+    rep1 = rep2 = None
+    if cfg["design"] == "events":
+        resp = _load(raw / cfg["responses"].format(subject=subject), f"{subject} responses")
+        samples = _table(raw / cfg["samples"].format(subject=subject), ["stimulus_id"])
+        if len(samples) != len(resp):
+            raise CustomDataError(
+                f"{subject}: {len(resp)} response rows but {len(samples)} rows in "
+                f"{raw / cfg['samples'].format(subject=subject)}")
+        known = stim.set_index("stimulus_id")
+        unknown = sorted(set(samples["stimulus_id"]) - set(known.index))
+        if unknown:
+            raise CustomDataError(f"{subject}: stimulus ids not in the stimulus table: {unknown[:5]}")
+        ids = list(dict.fromkeys(samples["stimulus_id"]))
+        groups = samples.groupby("stimulus_id", sort=False).indices
+        data = np.stack([resp[groups[i]].mean(axis=0) for i in ids])
+        test_ids = [i for i in ids if known.loc[i, "split"] == "test"]
+        twice = [i for i in test_ids if len(groups[i]) >= 2]
+        if twice:
+            rep1 = np.stack([resp[groups[i][0]] for i in twice])
+            rep2 = np.stack([resp[groups[i][1]] for i in twice])
+        coords = dict(stimulus_id=("sample", ids), run=("sample", [known.loc[i, "run"] for i in ids]),
+                      split=("sample", [known.loc[i, "split"] for i in ids]))
+        tr = 0.0
+    else:
+        tr = float(cfg["tr"])
+        clips = stim[stim["modality"] == "clip"]
+        n_stim = clips.groupby("run").size().to_dict()
+        runs = sorted(n_stim)
+        arrays = {}
+        for run in runs:
+            arr = _load(raw / cfg["runs"].format(subject=subject, run=run), f"{subject} run {run!r}")
+            if len(arr) != n_stim[run]:
+                raise CustomDataError(
+                    f"{subject}: run {run!r} has {len(arr)} TRs but the stimulus table has {n_stim[run]} "
+                    "(all subjects must share the run lengths of the stimulus table)")
+            arrays[run] = arr
+        widths = {r: a.shape[1] for r, a in arrays.items()}
+        if len(set(widths.values())) != 1:
+            raise CustomDataError(f"{subject}: runs differ in voxel count: {widths}")
+        data = np.concatenate([arrays[r] for r in runs])
+        run_col = np.concatenate([[r] * len(arrays[r]) for r in runs])
+        idx = np.concatenate([np.arange(len(arrays[r])) for r in runs])
+        split_of = dict(zip(clips["run"], clips["split"]))
+        coords = dict(stimulus_id=("sample", [f"{r}_tr{i}" for r, i in zip(run_col, idx)]),
+                      run=("sample", run_col), split=("sample", [split_of[r] for r in run_col]),
+                      time=("sample", idx * tr))
+        reps = cfg.get("test_repeats") or {}
+        if reps:
+            pairs = [(arrays[r], _load(raw / p.format(subject=subject), f"{subject} repeat of {r!r}"))
+                     for r, p in reps.items()]
+            for (a, b), r in zip(pairs, reps):
+                if a.shape != b.shape:
+                    raise CustomDataError(f"{subject}: repeat of run {r!r} has shape {b.shape}, run has {a.shape}")
+            rep1 = np.concatenate([a for a, _ in pairs])
+            rep2 = np.concatenate([b for _, b in pairs])
+    n_vox = data.shape[1]
+    nc_path = raw / cfg["noise_ceiling"].format(subject=subject)
+    if nc_path.exists():
+        ceiling, method = np.load(nc_path).astype(np.float32), "given"
+        if ceiling.shape != (n_vox,):
+            raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
+    elif rep1 is not None:
+        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2), np.float32), "split_half"
+    else:
+        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
+        ceiling, method = np.ones(n_vox, np.float32), "none"
+    rois, masks = _rois(raw, cfg, n_vox)
+    ds = xr.Dataset(
+        {"responses": (("sample", "voxel"), data.astype(np.float32)),
+         "noise_ceiling": (("voxel",), ceiling),
+         "roi_mask": (("roi", "voxel"), masks)},
+        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)},
+        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method),
+    )
+    write_store(ds, out, "brain")
+    return ds

@@ -1,0 +1,1 @@
+"""Stimulus preparation: video/audio decoding into TR windows, transcripts."""

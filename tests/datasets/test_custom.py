@@ -1,0 +1,111 @@
+import numpy as np
+import pandas as pd
+import pytest
+from media import encode_movie
+from PIL import Image
+
+from brainalign.datasets import custom
+from brainalign.stores import read_store
+
+
+def events_dataset(raw):
+    raw.mkdir(parents=True, exist_ok=True)
+    ids = [f"img{i}" for i in range(6)]
+    for i in ids:
+        Image.new("RGB", (8, 8), (10, 20, 30)).save(raw / f"{i}.png")
+    pd.DataFrame({"stimulus_id": ids, "path": [f"{i}.png" for i in ids], "text": "a cat",
+                  "split": ["train"] * 4 + ["test"] * 2, "run": ["s1", "s1", "s2", "s2", "s3", "s3"]}).to_csv(
+        raw / "stimuli.tsv", sep="\t", index=False)
+    (raw / "sub-01").mkdir()
+    order = ids + ["img4", "img5"]  # test images shown twice
+    resp = np.random.default_rng(0).standard_normal((len(order), 5)).astype(np.float32)
+    np.save(raw / "sub-01/responses.npy", resp)
+    pd.DataFrame({"stimulus_id": order}).to_csv(raw / "sub-01/samples.tsv", sep="\t", index=False)
+    np.savez(raw / "rois.npz", V1=np.array([1, 1, 0, 0, 0]), FFA=np.array([0, 0, 1, 1, 1], bool))
+    return resp
+
+
+def test_event_design_with_repeats(tmp_path):
+    raw = tmp_path / "raw"
+    resp = events_dataset(raw)
+    block = {"design": "events"}
+    res = tmp_path / "res/ds"
+    stim = custom.prepare_stimuli(raw, block, ["sub-01"], res / "stimuli.tsv", res / "stimuli")
+    assert set(stim.modality) == {"image"} and (res / stim.path.iloc[0]).is_file()
+    custom.prepare_brain(raw, block, "sub-01", res / "stimuli.tsv", res / "brain/sub-01.zarr")
+    ds = read_store(res / "brain/sub-01.zarr", "brain")
+    assert ds.stimulus_id.values.tolist() == [f"img{i}" for i in range(6)]
+    np.testing.assert_allclose(ds.responses.values[4], (resp[4] + resp[6]) / 2, rtol=1e-6)
+    assert ds.attrs["ceiling_method"] == "split_half" and ds.attrs["tr"] == 0
+    assert ds.roi_mask.sel(roi="V1").values.tolist() == [True, True, False, False, False]
+    assert ds.run.values.tolist()[:2] == ["s1", "s1"]
+
+
+def test_event_design_errors(tmp_path):
+    raw = tmp_path / "raw"
+    events_dataset(raw)
+    res = tmp_path / "res"
+    custom.prepare_stimuli(raw, {"design": "events"}, ["sub-01"], res / "stimuli.tsv", res / "stimuli")
+    pd.DataFrame({"stimulus_id": ["img0"] * 7 + ["dog"]}).to_csv(raw / "sub-01/samples.tsv", sep="\t", index=False)
+    with pytest.raises(custom.CustomDataError, match="not in the stimulus table: \\['dog'\\]"):
+        custom.prepare_brain(raw, {"design": "events"}, "sub-01", res / "stimuli.tsv", res / "b.zarr")
+    pd.DataFrame({"stimulus_id": ["img0"] * 3}).to_csv(raw / "sub-01/samples.tsv", sep="\t", index=False)
+    with pytest.raises(custom.CustomDataError, match="8 response rows but 3 rows"):
+        custom.prepare_brain(raw, {"design": "events"}, "sub-01", res / "stimuli.tsv", res / "b.zarr")
+    data = (raw / "sub-01/responses.npy").read_bytes()
+    (raw / "sub-01/responses.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(custom.CustomDataError, match="truncated"):
+        custom.prepare_brain(raw, {"design": "events"}, "sub-01", res / "stimuli.tsv", res / "b.zarr")
+    with pytest.raises(custom.CustomDataError, match="sub-02 responses not found"):
+        custom.prepare_brain(raw, {"design": "events"}, "sub-02", res / "stimuli.tsv", res / "b.zarr")
+    assert not (res / "b.zarr").exists()
+    with pytest.raises(custom.CustomDataError, match="design is 'movie'; allowed"):
+        custom.settings({"design": "movie"})
+
+
+def timeseries_dataset(raw):
+    raw.mkdir(parents=True, exist_ok=True)
+    encode_movie(raw / "r1.mp4", seconds=4.0)
+    encode_movie(raw / "r2.mp4", seconds=4.0)
+    pd.DataFrame({"run": ["r1", "r1", "r2"], "modality": ["video", "word", "video"], "onset": [0, 1.2, 0],
+                  "duration": ["", 0.3, ""], "path": ["r1.mp4", "", "r2.mp4"], "text": ["", "hello", ""]}).to_csv(
+        raw / "stimuli.tsv", sep="\t", index=False)
+    for s in ("sub-01", "sub-02"):
+        (raw / s / "runs").mkdir(parents=True)
+        for r in ("r1", "r2"):
+            np.save(raw / s / "runs" / f"{r}.npy", np.random.default_rng(1).standard_normal((4, 3)))
+    np.save(raw / "sub-01/runs/r2_repeat.npy", np.random.default_rng(2).standard_normal((4, 3)))
+    np.savez(raw / "rois.npz", A=np.array([1, 0, 1]))
+
+
+def test_timeseries_design(tmp_path):
+    raw, res = tmp_path / "raw", tmp_path / "res"
+    timeseries_dataset(raw)
+    block = {"design": "timeseries", "tr": 1.0, "test_runs": ["r2"], "frame_rate": 2, "frame_short_side": 16,
+             "test_repeats": {"r2": "{subject}/runs/r2_repeat.npy"}}
+    stim = custom.prepare_stimuli(raw, block, ["sub-01", "sub-02"], res / "stimuli.tsv", res / "stimuli")
+    assert stim[stim.modality == "clip"].groupby("run").size().to_dict() == {"r1": 4, "r2": 4}
+    assert stim[stim.modality == "word"].text.tolist() == ["hello"]
+    assert (stim.modality == "frame").sum() == 16 and (stim.modality == "audio").sum() == 8
+    ds = custom.prepare_brain(raw, block, "sub-01", res / "stimuli.tsv", res / "brain.zarr")
+    assert ds.stimulus_id.values[4] == "r2_tr0" and ds.split.values[4] == "test"
+    assert ds.time.values[:4].tolist() == [0, 1, 2, 3] and ds.attrs["ceiling_method"] == "split_half"
+
+
+def test_timeseries_errors(tmp_path):
+    raw, res = tmp_path / "raw", tmp_path / "res"
+    timeseries_dataset(raw)
+    block = {"design": "timeseries", "tr": 1.0, "test_runs": ["r2"], "frame_rate": 1}
+    with pytest.raises(custom.CustomDataError, match="test_runs \\['r9'\\] not in"):
+        custom.prepare_stimuli(raw, {**block, "test_runs": ["r9"]}, ["sub-01"], res / "s.tsv", res / "stimuli")
+    assert not (res / "s.tsv").exists() and not (res / "stimuli").exists()
+    with pytest.raises(custom.CustomDataError, match="tr must be a positive"):
+        custom.settings({"design": "timeseries", "test_runs": ["r2"]})
+    custom.prepare_stimuli(raw, block, ["sub-01"], res / "stimuli.tsv", res / "stimuli")
+    np.save(raw / "sub-02/runs/r1.npy", np.zeros((6, 3)))
+    with pytest.raises(custom.CustomDataError, match="sub-02: run 'r1' has 6 TRs but the stimulus table has 4"):
+        custom.prepare_brain(raw, block, "sub-02", res / "stimuli.tsv", res / "b.zarr")
+    np.savez(raw / "rois.npz", A=np.array([1, 0]))
+    with pytest.raises(custom.CustomDataError, match="ROI 'A' has shape \\(2,\\), responses have 3 voxels"):
+        custom.prepare_brain(raw, block, "sub-01", res / "stimuli.tsv", res / "b.zarr")
+    assert not (res / "b.zarr").exists()

@@ -1,0 +1,82 @@
+# CNeuroMod Movie10 / Friends: DataLad fetch, movies cut into TR windows, brain stores.
+
+
+def cneuromod_block(wildcards):
+    return dataset_cfg(wildcards.dataset)["cneuromod"]
+
+
+def cneuromod_labels(wildcards):
+    """Parcel label table: the configured file, or the one fetched with nilearn."""
+    given = cneuromod_block(wildcards).get("parcel_labels")
+    if given:
+        return given
+    return f"{RESULTS}/atlases/schaefer1000_7net.tsv"
+
+
+rule cneuromod_fetch:
+    output:
+        f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
+    log:
+        f"{LOGS}/cneuromod_fetch/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/cneuromod_fetch/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("cneuromod"),
+    params:
+        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
+        block=cneuromod_block,
+        subjects=lambda wc: subjects(wc.dataset),
+    script:
+        "../scripts/cneuromod_fetch.py"
+
+
+rule cneuromod_parcel_labels:
+    output:
+        f"{RESULTS}/atlases/schaefer1000_7net.tsv",
+    log:
+        f"{LOGS}/cneuromod_parcel_labels.log",
+    script:
+        "../scripts/cneuromod_parcel_labels.py"
+
+
+rule cneuromod_stimuli:
+    input:
+        manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
+    output:
+        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+    log:
+        f"{LOGS}/cneuromod_stimuli/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/cneuromod_stimuli/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("cneuromod"),
+    params:
+        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
+        block=cneuromod_block,
+    script:
+        "../scripts/cneuromod_stimuli.py"
+
+
+rule cneuromod_brain:
+    input:
+        manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
+        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        labels=cneuromod_labels,
+        roi_groups=lambda wc: cneuromod_block(wc).get(
+            "roi_groups", "resources/rois/schaefer1000_7net_groups.yaml"
+        ),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+    log:
+        f"{LOGS}/cneuromod_brain/{{dataset}}/{{subject}}.log",
+    benchmark:
+        f"{BENCH}/cneuromod_brain/{{dataset}}/{{subject}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("cneuromod"),
+    params:
+        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
+        block=cneuromod_block,
+        subjects=lambda wc: subjects(wc.dataset),
+    script:
+        "../scripts/cneuromod_brain.py"

@@ -1,0 +1,41 @@
+# The user's own data (kind "custom"): validated and converted to the store contracts.
+
+
+def custom_block(wildcards):
+    return dataset_cfg(wildcards.dataset)["custom"]
+
+
+rule custom_stimuli:
+    output:
+        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+    log:
+        f"{LOGS}/custom_stimuli/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/custom_stimuli/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("custom"),
+    params:
+        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
+        block=custom_block,
+        subjects=lambda wc: subjects(wc.dataset),
+    script:
+        "../scripts/custom_stimuli.py"
+
+
+rule custom_brain:
+    input:
+        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+    output:
+        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+    log:
+        f"{LOGS}/custom_brain/{{dataset}}/{{subject}}.log",
+    benchmark:
+        f"{BENCH}/custom_brain/{{dataset}}/{{subject}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("custom"),
+    params:
+        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
+        block=custom_block,
+    script:
+        "../scripts/custom_brain.py"

@@ -99,8 +99,17 @@ def columnwise_pearson(a: NDArray, b: NDArray) -> NDArray[np.float64]:
     return np.where(denom > 0, r, np.nan)
 
 
-def _saturating(x: NDArray, v0: float, tau0: float) -> NDArray:
-    return v0 * (1.0 - np.exp(-x / tau0))
+def fit_saturation(sizes: NDArray, curve: NDArray, taus: NDArray | None = None) -> NDArray:
+    """Least-squares ``v0`` of ``v(x) = v0 * (1 - exp(-x / tau))`` per column of ``curve``.
+
+    ``curve`` is (len(sizes) x voxel); tau is searched on a log grid, v0 solved in
+    closed form for each tau, and the best (tau, v0) pair kept per voxel.
+    """
+    taus = np.geomspace(0.1, 50, 60) if taus is None else taus
+    g = 1.0 - np.exp(-np.asarray(sizes, float)[:, None] / taus[None, :])  # sizes x taus
+    v0 = (g.T @ curve) / (g**2).sum(axis=0)[:, None]  # taus x voxels
+    sse = ((curve[None, :, :] - g.T[:, :, None] * v0[:, None, :]) ** 2).sum(axis=1)
+    return v0[sse.argmin(axis=0), np.arange(curve.shape[1])]
 
 
 def cross_subject_ceiling(
@@ -112,6 +121,7 @@ def cross_subject_ceiling(
     n_bootstrap: int = 100,
     alphas: NDArray | None = None,
     seed: int = 0,
+    backend: str = "numpy",
 ) -> NDArray[np.float64]:
     """Cross-subject prediction ceiling of one subject (SPEC "Movies").
 
@@ -119,10 +129,8 @@ def cross_subject_ceiling(
     test responses from the concatenated responses of x other subjects with
     ridge (alpha by CV on the training samples), score Pearson r per voxel,
     fit ``v(x) = v0 * (1 - exp(-x / tau0))`` per voxel over subset sizes, and
-    return the median v0 over ``n_bootstrap`` resamplings of subsets.
+    return the median v0 over ``n_bootstrap`` resamplings of subsets, in [0, 1].
     """
-    from scipy.optimize import curve_fit
-
     from brainalign.encoding import fit_ridge_predict
 
     rng = np.random.default_rng(seed)
@@ -130,26 +138,18 @@ def cross_subject_ceiling(
     if not others:
         raise ValueError("cross-subject ceiling needs at least two subjects")
     y = subject_responses[target]
-    n_vox = y.shape[1]
+    for i in others:
+        if subject_responses[i].shape[0] != y.shape[0]:
+            raise ValueError(f"subject {i} has {subject_responses[i].shape[0]} samples, target {y.shape[0]}")
     sizes = np.arange(1, len(others) + 1)
-    v0s = np.full((n_bootstrap, n_vox), np.nan)
+    v0s = np.empty((n_bootstrap, y.shape[1]))
+    group_train = None if groups is None else np.asarray(groups)[train]
     for b in range(n_bootstrap):
-        scores = np.empty((len(sizes), n_vox))
+        curve = np.empty((len(sizes), y.shape[1]))
         for i, size in enumerate(sizes):
             chosen = rng.choice(others, size=size, replace=False)
             x = np.concatenate([subject_responses[j] for j in chosen], axis=1)
-            pred = fit_ridge_predict(x[train], y[train], x[test], groups=None if groups is None else groups[train], alphas=alphas)
-            scores[i] = columnwise_pearson(pred, y[test])
-        for v in range(n_vox):
-            if len(sizes) == 1:
-                v0s[b, v] = scores[0, v]
-                continue
-            try:
-                (v0, _), _ = curve_fit(
-                    _saturating, sizes, scores[:, v], p0=(max(scores[-1, v], 1e-3), 1.0),
-                    bounds=([0.0, 1e-3], [1.0, 100.0]), maxfev=2000,
-                )
-            except (RuntimeError, ValueError):
-                v0 = np.nan
-            v0s[b, v] = v0
-    return np.nanmedian(v0s, axis=0)
+            pred = fit_ridge_predict(x[train], y[train], x[test], groups=group_train, alphas=alphas, backend=backend)
+            curve[i] = np.nan_to_num(columnwise_pearson(pred, y[test]))
+        v0s[b] = curve[0] if len(sizes) == 1 else fit_saturation(sizes, curve)
+    return np.clip(np.median(v0s, axis=0), 0.0, 1.0)

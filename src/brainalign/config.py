@@ -113,11 +113,11 @@ def load_config(config: dict, root: str | Path = ".") -> dict:
         if kind_schema.exists():
             validate_against(ds[ds["kind"]], load_yaml(kind_schema), prefix=f"datasets.{name}.{ds['kind']}")
         _check_dataset(name, ds, models, instructions)
+    cfg["_models"] = models
+    cfg["_instructions"] = instructions
     for key in ("residual", "partition"):
         for i, item in enumerate(cfg[key]):
             _check_analysis(f"{key}[{i}]", item, cfg, models)
-    cfg["_models"] = models
-    cfg["_instructions"] = instructions
     return cfg
 
 
@@ -169,7 +169,7 @@ def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
                 f"config key '{where}.{role}.model': model {ref['model']!r} is not among "
                 f"datasets.{dsname}.models: {', '.join(ds['models'])}"
             )
-        allowed = instructions_for(ds, models, ref["model"])
+        allowed = instructions_for(ds, models, cfg["_instructions"], ref["model"])
         if ref["instruction"] not in allowed:
             raise ConfigError(
                 f"config key '{where}.{role}.instruction': {ref['instruction']!r} not allowed for "
@@ -179,19 +179,23 @@ def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
             raise ConfigError(f"config key '{where}.{role}.layer': must be an integer layer index")
 
 
-def instructions_for(ds: dict, models: dict, model: str) -> list[str]:
-    """Instruction codes a model is run with in a dataset (``["none"]`` without instructions)."""
+def instructions_for(ds: dict, models: dict, instructions: dict, model: str) -> list[str]:
+    """Instruction codes a model is run with in a dataset (``["none"]`` without instructions).
+
+    Only the dataset's codes that belong to the model's own instruction set are used,
+    so a study can list video and audio codes together.
+    """
     iset = models[model]["instruction_set"]
     if not iset:
         return ["none"]
-    return list(ds["instructions"])
+    return [code for code in ds["instructions"] if code in instructions.get(iset, {})]
 
 
 def feature_sets(cfg: dict, dataset: str) -> Iterator[tuple[str, str]]:
     """Every (model, instruction) pair extracted for ``dataset``."""
     ds = cfg["datasets"][dataset]
     for model in ds["models"]:
-        for instr in instructions_for(ds, cfg["_models"], model):
+        for instr in instructions_for(ds, cfg["_models"], cfg["_instructions"], model):
             yield model, instr
 
 

@@ -97,7 +97,7 @@ def fit_ridge_predict(
     settings = RidgeSettings(
         alphas=np.logspace(1, 4, 20) if alphas is None else np.asarray(alphas), n_folds=n_folds, backend=backend
     )
-    if groups is None:
+    if groups is None or len(np.unique(groups)) < 2:
         groups = np.repeat(np.arange(n_folds), int(np.ceil(len(x_train) / n_folds)))[: len(x_train)]
     fit = fit_score(x_train, y_train, x_test, None, groups, settings)
     return fit.prediction

@@ -1,0 +1,34 @@
+# Two entry points on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint dryrun clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## demo: install (once) and run the whole workflow on the embedded synthetic data, then the HTML report
+demo: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "figures: results/*/figures/  report: results/report.html"
+
+## test: install (once) and run the test suite (unit, data, end-to-end workflow, lint)
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check workflow
+
+dryrun: $(VENV)/.installed
+	$(BIN)/snakemake -n
+
+clean:
+	rm -rf results .snakemake

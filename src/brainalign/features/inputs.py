@@ -1,0 +1,173 @@
+"""Select the stimulus-table rows a model consumes and decode them into model inputs.
+
+``input`` of a registry entry maps to rows of ``stimuli.tsv`` (docs/data_model.md):
+
+* ``image`` -> ``image`` rows, else ``frame`` rows (one PIL image each);
+* ``video`` -> ``clip`` rows; each gathers the ``frame`` rows of its run with onset in
+  ``[onset, onset + duration)``, sampled uniformly to the model's frame count;
+* ``audio`` -> ``audio`` rows (wav files, mono, resampled to the model's rate);
+* ``text``  -> ``word`` rows (each word with up to ``context_words`` preceding words of
+  the same run) if present, else the captions of ``image`` rows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TABLE_COLUMNS = ("stimulus_id", "modality", "path", "text", "run", "onset", "duration", "split")
+
+
+class StimulusError(ValueError):
+    """A stimulus table or stimulus file cannot be used."""
+
+
+@dataclass
+class Stimulus:
+    """One unit of model input: what to decode, and the table row it came from."""
+
+    stimulus_id: str
+    run: str
+    onset: float
+    duration: float
+    modality: str
+    paths: list[str] = field(default_factory=list)
+    text: str = ""
+    context: str = ""
+
+
+def read_table(stimuli_tsv: str | os.PathLike) -> pd.DataFrame:
+    """Read ``stimuli.tsv`` keeping ids and text as strings."""
+    path = Path(stimuli_tsv)
+    if not path.exists():
+        raise FileNotFoundError(f"stimulus table not found: {path}")
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = [c for c in ("stimulus_id", "modality") if c not in table.columns]
+    if missing:
+        raise StimulusError(f"{path}: stimulus table lacks columns {missing}")
+    for col in TABLE_COLUMNS:
+        if col not in table.columns:
+            table[col] = ""
+    if table["stimulus_id"].duplicated().any():
+        dup = table.loc[table["stimulus_id"].duplicated(), "stimulus_id"].iloc[0]
+        raise StimulusError(f"{path}: duplicate stimulus_id {dup!r}")
+    return table
+
+
+def _num(value: str) -> float:
+    return float(value) if str(value).strip() not in ("", "nan", "NaN") else float("nan")
+
+
+def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20) -> list[Stimulus]:
+    """Rows of ``table`` that a model with ``input_kind`` consumes, as :class:`Stimulus`."""
+    by_mod = {m: g for m, g in table.groupby("modality", sort=False)}
+
+    def _basic(row: pd.Series, **kw: Any) -> Stimulus:
+        return Stimulus(
+            stimulus_id=row["stimulus_id"],
+            run=row["run"],
+            onset=_num(row["onset"]),
+            duration=_num(row["duration"]),
+            modality=row["modality"],
+            **kw,
+        )
+
+    if input_kind == "image":
+        rows = by_mod.get("image", by_mod.get("frame"))
+        if rows is None:
+            raise StimulusError("image models need 'image' or 'frame' rows; the table has none")
+        return [_basic(r, paths=[r["path"]], text=r["text"]) for _, r in rows.iterrows()]
+    if input_kind == "audio":
+        rows = by_mod.get("audio")
+        if rows is None:
+            raise StimulusError("audio models need 'audio' rows; the table has none")
+        return [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
+    if input_kind == "video":
+        clips, frames = by_mod.get("clip"), by_mod.get("frame")
+        if clips is None or frames is None:
+            raise StimulusError("video models need 'clip' and 'frame' rows; the table lacks one")
+        frames = frames.assign(_onset=frames["onset"].map(_num)).sort_values(["run", "_onset"])
+        per_run = {run: g for run, g in frames.groupby("run", sort=False)}
+        out = []
+        for _, r in clips.iterrows():
+            start, dur = _num(r["onset"]), _num(r["duration"])
+            g = per_run.get(r["run"])
+            inside = [] if g is None else g[(g["_onset"] >= start) & (g["_onset"] < start + dur)]
+            if len(inside) == 0:
+                raise StimulusError(
+                    f"clip {r['stimulus_id']!r} (run {r['run']!r}, [{start}, {start + dur})) "
+                    "contains no frame rows"
+                )
+            out.append(_basic(r, paths=list(inside["path"])))
+        return out
+    if input_kind == "text":
+        words = by_mod.get("word")
+        if words is not None:
+            words = words.assign(_onset=words["onset"].map(_num))
+            out = []
+            for _, g in words.groupby("run", sort=False):
+                g = g.sort_values("_onset", kind="stable")
+                tokens = list(g["text"])
+                for i, (_, r) in enumerate(g.iterrows()):
+                    ctx = " ".join(tokens[max(0, i - context_words) : i]) if context_words else ""
+                    out.append(_basic(r, text=r["text"], context=ctx))
+            return out
+        images = by_mod.get("image")
+        if images is None:
+            raise StimulusError("text models need 'word' rows or captioned 'image' rows")
+        return [_basic(r, text=r["text"]) for _, r in images.iterrows()]
+    raise StimulusError(f"unknown input kind {input_kind!r}; allowed: image, video, audio, text")
+
+
+def load_image(path: Path, stimulus_id: str):
+    """Decode an image file as RGB, naming the file if it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        raise StimulusError(f"cannot decode image {path} (stimulus {stimulus_id!r}): {err}") from err
+
+
+def load_audio(path: Path, stimulus_id: str, rate: int) -> np.ndarray:
+    """Decode a wav file to mono float32 at ``rate`` Hz."""
+    from scipy.io import wavfile
+    from scipy.signal import resample_poly
+
+    try:
+        src_rate, data = wavfile.read(path)
+    except Exception as err:  # noqa: BLE001
+        raise StimulusError(f"cannot decode audio {path} (stimulus {stimulus_id!r}): {err}") from err
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
+    data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    if src_rate != rate:
+        g = gcd(int(src_rate), int(rate))
+        data = resample_poly(data, rate // g, src_rate // g).astype(np.float32)
+    return data
+
+
+def sample_indices(n_available: int, n_wanted: int) -> np.ndarray:
+    """Uniformly spaced indices (repeating frames when fewer than wanted exist)."""
+    return np.linspace(0, n_available - 1, n_wanted).round().astype(int)
+
+
+def decode(stim: Stimulus, root: Path, input_kind: str, *, rate: int = 16000, frames: int = 16) -> Any:
+    """Decode one stimulus into the raw input its family's processor takes."""
+    if input_kind == "image":
+        return load_image(root / stim.paths[0], stim.stimulus_id)
+    if input_kind == "audio":
+        return load_audio(root / stim.paths[0], stim.stimulus_id, rate)
+    if input_kind == "video":
+        idx = sample_indices(len(stim.paths), frames)
+        return [np.asarray(load_image(root / stim.paths[i], stim.stimulus_id)) for i in idx]
+    return {"text": stim.text, "context": stim.context}

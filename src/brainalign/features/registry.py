@@ -1,0 +1,162 @@
+"""Model and instruction registries (``config/models.yaml``, ``config/instructions.yaml``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAMILIES = (
+    "image",
+    "video",
+    "audio",
+    "text",
+    "clip",
+    "imagebind",
+    "mllm_image",
+    "mllm_video",
+    "mllm_audio",
+    "remote",
+)
+INPUTS = ("image", "video", "audio", "text")
+INSTRUCTION_SETS = ("image", "video", "audio")
+INITS = ("pretrained", "random")
+POOLINGS = ("mean", "cls", "first", "last", "mean_frames")
+MLLM_FAMILIES = ("mllm_image", "mllm_video", "mllm_audio")
+
+
+class RegistryError(KeyError):
+    """A model or instruction is not in its registry, or an entry is malformed."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+def load_registry(models_yaml: str | os.PathLike = "config/models.yaml") -> dict[str, dict]:
+    """Read the model registry and check every entry's required keys."""
+    path = Path(models_yaml)
+    if not path.exists():
+        raise FileNotFoundError(f"model registry not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    models = raw.get("models", raw)
+    if not isinstance(models, dict):
+        raise RegistryError(f"{path}: expected a mapping of model name -> entry")
+    for name, entry in models.items():
+        check_entry(name, entry, where=str(path))
+    return models
+
+
+def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") -> None:
+    """Raise :class:`RegistryError` naming the entry and key that is wrong."""
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: model {name!r} entry must be a mapping")
+
+    def _one_of(key: str, allowed: tuple, required: bool = True) -> None:
+        if key not in entry:
+            if required:
+                raise RegistryError(f"{where}: model {name!r} lacks required key {key!r}")
+            return
+        if entry[key] not in allowed:
+            raise RegistryError(
+                f"{where}: model {name!r} has {key}={entry[key]!r}; allowed: {list(allowed)}"
+            )
+
+    _one_of("family", FAMILIES)
+    _one_of("input", INPUTS)
+    if "instruction_set" not in entry:
+        raise RegistryError(f"{where}: model {name!r} lacks required key 'instruction_set'")
+    _one_of("instruction_set", INSTRUCTION_SETS + (None,))
+    _one_of("init", INITS, required=False)
+    _one_of("pooling", POOLINGS, required=False)
+    sources = [k for k in ("hub_id", "local_path", "config") if entry.get(k)]
+    if not sources:
+        raise RegistryError(
+            f"{where}: model {name!r} needs one of 'hub_id', 'local_path' or 'config'"
+        )
+    if entry.get("init", "pretrained") == "pretrained" and not (
+        entry.get("hub_id") or entry.get("local_path")
+    ):
+        raise RegistryError(
+            f"{where}: model {name!r} is init: pretrained but has no hub_id/local_path"
+        )
+    if entry.get("trust_remote_code") and not entry.get("revision"):
+        raise RegistryError(
+            f"{where}: model {name!r} sets trust_remote_code but pins no revision"
+        )
+
+
+def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:
+    """Return the registry entry ``name`` or fail listing the known names."""
+    if name not in registry:
+        raise RegistryError(
+            f"model {name!r} is not in the model registry; known models: {sorted(registry)}"
+        )
+    entry = dict(registry[name])
+    entry.setdefault("init", "pretrained")
+    entry.setdefault("layers", "all")
+    entry.setdefault("pooling", "mean")
+    entry.setdefault("dtype", "auto")
+    entry.setdefault("revision", None)
+    return entry
+
+
+def load_instructions(
+    instructions_yaml: str | os.PathLike = "config/instructions.yaml",
+) -> dict[str, dict[str, str]]:
+    """Read the instruction registry: ``{set_name: {code: text}}``."""
+    path = Path(instructions_yaml)
+    if not path.exists():
+        raise FileNotFoundError(f"instruction registry not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    sets = raw.get("instructions", raw)
+    out: dict[str, dict[str, str]] = {}
+    for set_name, codes in sets.items():
+        if set_name not in INSTRUCTION_SETS:
+            raise RegistryError(
+                f"{path}: unknown instruction set {set_name!r}; allowed: {list(INSTRUCTION_SETS)}"
+            )
+        out[set_name] = {}
+        for code, value in codes.items():
+            text = value["text"] if isinstance(value, dict) else value
+            if not isinstance(text, str) or not text.strip():
+                raise RegistryError(f"{path}: instruction {set_name}/{code} has no text")
+            out[set_name][str(code)] = text
+    return out
+
+
+def resolve_instruction(
+    entry: dict[str, Any], model: str, instruction: str, instructions: dict[str, dict[str, str]]
+) -> str | None:
+    """Instruction text for ``instruction`` within the model's set (None for 'none')."""
+    iset = entry.get("instruction_set")
+    if iset is None:
+        if instruction != "none":
+            raise RegistryError(
+                f"model {model!r} takes no instruction (instruction_set: null); "
+                f"call it with instruction 'none', not {instruction!r}"
+            )
+        return None
+    codes = instructions.get(iset, {})
+    if instruction not in codes:
+        raise RegistryError(
+            f"instruction {instruction!r} is not in the {iset!r} instruction set used by "
+            f"model {model!r}; allowed: {sorted(codes)}"
+        )
+    return codes[instruction]
+
+
+def resolve_local_path(path: str) -> str:
+    """Resolve ``pkg://package/sub/dir`` to a folder inside an installed package."""
+    if not path.startswith("pkg://"):
+        return str(Path(path).expanduser())
+    package, _, sub = path[len("pkg://") :].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RegistryError(f"local_path {path!r}: package {package!r} is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0]) / sub
+    if not folder.exists():
+        raise RegistryError(f"local_path {path!r}: {folder} does not exist")
+    return str(folder)

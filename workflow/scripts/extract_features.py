@@ -1,28 +1,23 @@
-"""Snakemake script: features of one model x instruction for one dataset."""
+"""Features of one model x instruction for one dataset (all layers, one store)."""
 
-import logging
 from pathlib import Path
 
 from brainalign.features import extract_features
+from brainalign.logs import snakemake_log
 
-logging.basicConfig(
-    filename=snakemake.log[0],  # noqa: F821 - injected by Snakemake
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-)
-logging.captureWarnings(True)
-
-opts = dict(snakemake.params.get("features", {}) or {})  # noqa: F821
-stimuli = Path(snakemake.input.stimuli)  # noqa: F821
+log = snakemake_log(snakemake)
+stimuli = Path(snakemake.input.stimuli)
 try:
     extract_features(
         stimuli_tsv=stimuli,
-        stimuli_root=Path(opts.pop("stimuli_root", stimuli.parent)),
-        model=snakemake.params.model,  # noqa: F821
-        instruction=snakemake.params.instruction,  # noqa: F821
-        output=Path(snakemake.output[0]),  # noqa: F821
-        **opts,
+        stimuli_root=stimuli.parent,
+        model=snakemake.params.model,
+        instruction=snakemake.params.instruction,
+        output=Path(snakemake.output[0]),
+        models_yaml=Path(snakemake.params.models_yaml),
+        instructions_yaml=Path(snakemake.params.instructions_yaml),
+        **snakemake.params.features,
     )
 except Exception:
-    logging.getLogger("extract_features").exception("feature extraction failed")
+    log.exception("feature extraction failed")
     raise

@@ -34,6 +34,34 @@ SKIES = {"blue sky": (120, 170, 235), "grey sky": (150, 150, 160), "dark night":
 GROUNDS = {"green grass": (60, 150, 60), "yellow sand": (220, 200, 120), "white snow": (235, 240, 245)}
 PITCH = {"red": 220.0, "green": 277.0, "blue": 330.0, "yellow": 392.0, "white": 440.0, "black": 494.0, "purple": 523.0}
 
+# Varied wording, so text-model layers (contextual vs lexical) are not interchangeable.
+SYNONYMS = {
+    "circle": ["circle", "disc", "ball", "ring", "dot", "sphere"],
+    "square": ["square", "box", "block", "cube", "tile", "crate"],
+    "triangle": ["triangle", "wedge", "pyramid", "spike", "arrowhead", "cone"],
+    "large": ["large", "big", "huge", "enormous", "giant", "hefty"],
+    "small": ["small", "tiny", "little", "miniature", "petite", "modest"],
+    "red": ["red", "crimson", "scarlet", "ruby"],
+    "green": ["green", "emerald", "lime", "olive"],
+    "blue": ["blue", "azure", "navy", "cobalt"],
+    "yellow": ["yellow", "golden", "lemon", "amber"],
+    "white": ["white", "ivory", "snowy", "pale"],
+    "black": ["black", "dark", "inky", "jet"],
+    "purple": ["purple", "violet", "lilac", "plum"],
+}
+PLACES = {
+    "left": ["on the left", "at the left edge", "toward the left side", "near the left"],
+    "right": ["on the right", "at the right edge", "toward the right side", "near the right"],
+    "middle": ["in the middle", "at the centre", "right in the centre", "near the middle"],
+}
+MOTION = {
+    "left": ["drifts leftward", "slides to the left", "rolls left", "creeps westward"],
+    "right": ["drifts rightward", "slides to the right", "rolls right", "creeps eastward"],
+}
+DETERMINERS = ["a", "one", "some", "the"]
+SETTINGS = ["under a", "beneath a", "below a", "against a"]
+JOINERS = ["above", "over", "atop", "beyond"]
+
 STIMULUS_COLUMNS = ["stimulus_id", "modality", "path", "text", "run", "onset", "duration", "split"]
 
 
@@ -48,10 +76,20 @@ class Thing:
     y: float  # centre, fraction of height
     vx: float = 0.0  # motion, fraction of width per second
 
-    def describe(self) -> str:
+    def describe(self, rng: np.random.Generator | None = None) -> str:
+        """A phrase naming the shape; with ``rng``, wording varies (synonyms, word order)."""
         side = "left" if self.x < 0.4 else "right" if self.x > 0.6 else "middle"
         big = "large" if self.size > 0.3 else "small"
-        return f"a {big} {self.colour} {self.shape} on the {side}"
+        if rng is None:
+            return f"a {big} {self.colour} {self.shape} on the {side}"
+        pick = lambda options: str(rng.choice(options))  # noqa: E731
+        noun = pick(SYNONYMS[self.shape])
+        adj = f"{pick(SYNONYMS[big])} {pick(SYNONYMS[self.colour])}"
+        where = pick(PLACES[side])
+        if self.vx:
+            verb = pick(MOTION["left" if self.vx < 0 else "right"])
+            return f"{pick(DETERMINERS)} {adj} {noun} {verb} {where}"
+        return pick([f"{pick(DETERMINERS)} {adj} {noun} {where}", f"{where} {pick(DETERMINERS)} {adj} {noun}"])
 
 
 @dataclass
@@ -62,10 +100,13 @@ class Scene:
     ground: str
     things: list[Thing]
 
-    def caption(self) -> str:
-        parts = [t.describe() for t in self.things]
+    def caption(self, rng: np.random.Generator | None = None) -> str:
+        """Describe the scene; with ``rng`` the wording varies like a human narrator's."""
+        parts = [t.describe(rng) for t in self.things]
         objs = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        return f"{objs}, under a {self.sky} above {self.ground}"
+        if rng is None:
+            return f"{objs}, under a {self.sky} above {self.ground}"
+        return f"{objs}, {rng.choice(SETTINGS)} {self.sky} {rng.choice(JOINERS)} {self.ground}"
 
 
 def random_scene(rng: np.random.Generator, max_things: int = 3, moving: bool = False) -> Scene:
@@ -145,7 +186,7 @@ def make_image_set(
                 "stimulus_id": sid,
                 "modality": "image",
                 "path": f"stimuli/images/{sid}.png",
-                "text": scene.caption(),
+                "text": scene.caption(rng),
                 "run": f"ses-{1 + i * n_runs // n_train:02d}" if train else "ses-test",
                 "onset": np.nan,
                 "duration": np.nan,
@@ -199,7 +240,7 @@ def make_movie(
         words: list[tuple[str, float]] = []
         for k, scene in enumerate(scenes):
             t0 = k * scene_seconds + float(rng.uniform(0.2, 0.8))
-            for w_i, word in enumerate(scene.caption().replace(",", "").split()):
+            for w_i, word in enumerate(scene.caption(rng).replace(",", "").split()):
                 onset = t0 + w_i / words_per_second + float(rng.uniform(-0.1, 0.1))
                 if onset < min((k + 1) * scene_seconds, run_len) - 0.05:
                     words.append((word, onset))

@@ -13,14 +13,14 @@ from numpy.typing import ArrayLike, NDArray
 
 
 def lanczos_kernel(t: NDArray, cutoff: float, window: int = 3) -> NDArray:
-    """Lanczos (windowed sinc) kernel with cutoff frequency ``cutoff`` (Hz)."""
-    t = np.asarray(t, dtype=float) * cutoff
-    out = np.where(
-        np.abs(t) < window,
-        np.sinc(t) * np.sinc(t / window),
-        0.0,
-    )
-    return out * cutoff
+    """Lanczos (windowed sinc) low-pass kernel with cutoff frequency ``cutoff`` (Hz).
+
+    ``sinc(2 cutoff t) * sinc(2 cutoff t / window)``: 1 at ``t = 0``, zero beyond
+    ``window`` lobes. At the TR grid's Nyquist frequency (``1 / (2 tr)``) each lobe
+    is one TR wide, as in Huth et al.'s ``lanczosinterp2D``.
+    """
+    t = np.asarray(t, dtype=float) * 2.0 * cutoff
+    return np.where(np.abs(t) < window, np.sinc(t) * np.sinc(t / window), 0.0)
 
 
 def lanczos_resample(

@@ -18,19 +18,21 @@ rule residualize:
         target=lambda wc: ref_store(wc.dataset, wc.a),
         removed=lambda wc: ref_store(wc.dataset, wc.b),
     output:
-        directory(f"{RESULTS}/{{dataset}}/residual/{{subject}}/{{a}}__minus__{{b}}.zarr"),
+        directory(
+            f"{RESULTS}/{{dataset}}/residual/{{subject}}/{{a}}__minus__{{b}}.zarr"
+        ),
+    log:
+        f"{LOGS}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.log",
+    benchmark:
+        f"{BENCH}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
     params:
         target=lambda wc: parse_ref(wc.a),
         removed=lambda wc: parse_ref(wc.b),
         encoding=config["encoding"],
         stats=config["stats"],
-    threads: 2
-    resources:
-        mem_mb=config["encoding"]["mem_mb"],
-    log:
-        f"{LOGS}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.log",
-    benchmark:
-        f"{BENCH}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.tsv"
     script:
         "../scripts/residualize.py"
 
@@ -39,7 +41,9 @@ def partition_metric(wildcards):
     for item in analysis_items("partition", wildcards.dataset):
         if ref_name(item["a"]) == wildcards.a and ref_name(item["b"]) == wildcards.b:
             return item["metric"]
-    raise ValueError(f"no partition {wildcards.a} vs {wildcards.b} for {wildcards.dataset}")
+    raise ValueError(
+        f"no partition {wildcards.a} vs {wildcards.b} for {wildcards.dataset}"
+    )
 
 
 rule partition:
@@ -49,17 +53,17 @@ rule partition:
         b=lambda wc: ref_store(wc.dataset, wc.b),
     output:
         directory(f"{RESULTS}/{{dataset}}/partition/{{subject}}/{{a}}__{{b}}.zarr"),
+    log:
+        f"{LOGS}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.log",
+    benchmark:
+        f"{BENCH}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
     params:
         a=lambda wc: parse_ref(wc.a),
         b=lambda wc: parse_ref(wc.b),
         metric=partition_metric,
         encoding=config["encoding"],
-    threads: 2
-    resources:
-        mem_mb=config["encoding"]["mem_mb"],
-    log:
-        f"{LOGS}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.log",
-    benchmark:
-        f"{BENCH}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.tsv"
     script:
         "../scripts/partition.py"

@@ -1,4 +1,4 @@
-# Voxelwise ridge encoding: per subject x model x instruction, all layers in one job.
+# Voxelwise ridge models: per subject x model x instruction, all layers in one job.
 
 
 rule encode:
@@ -6,16 +6,18 @@ rule encode:
         brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
         features=f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr",
     output:
-        directory(f"{RESULTS}/{{dataset}}/encoding/{{subject}}/{{model}}/{{instruction}}.zarr"),
-    params:
-        encoding=config["encoding"],
-        stats=config["stats"],
-    threads: 2
-    resources:
-        mem_mb=config["encoding"]["mem_mb"],
+        directory(
+            f"{RESULTS}/{{dataset}}/encoding/{{subject}}/{{model}}/{{instruction}}.zarr"
+        ),
     log:
         f"{LOGS}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.log",
     benchmark:
         f"{BENCH}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=config["encoding"]["mem_mb"],
+    params:
+        encoding=config["encoding"],
+        stats=config["stats"],
     script:
         "../scripts/encode.py"

@@ -6,6 +6,14 @@ rule extract_features:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
     output:
         directory(f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr"),
+    log:
+        f"{LOGS}/extract_features/{{dataset}}/{{model}}/{{instruction}}.log",
+    benchmark:
+        f"{BENCH}/extract_features/{{dataset}}/{{model}}/{{instruction}}.tsv"
+    resources:
+        gpu=config["features"]["gpu"],
+        mem_mb=config["features"]["mem_mb"],
+        runtime=config["features"]["runtime"],
     params:
         model="{model}",
         instruction="{instruction}",
@@ -16,13 +24,5 @@ rule extract_features:
         },
         models_yaml=config["models_registry"],
         instructions_yaml=config["instructions_registry"],
-    resources:
-        gpu=config["features"]["gpu"],
-        mem_mb=config["features"]["mem_mb"],
-        runtime=config["features"]["runtime"],
-    log:
-        f"{LOGS}/extract_features/{{dataset}}/{{model}}/{{instruction}}.log",
-    benchmark:
-        f"{BENCH}/extract_features/{{dataset}}/{{model}}/{{instruction}}.tsv"
     script:
         "../scripts/extract_features.py"

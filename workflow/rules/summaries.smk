@@ -11,10 +11,10 @@ rule summarize:
         alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
         residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
         partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
-    params:
-        dataset="{dataset}",
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
+    params:
+        dataset="{dataset}",
     script:
         "../scripts/summarize.py"
 
@@ -31,10 +31,10 @@ rule stats:
             category="{dataset}",
             subcategory="tables",
         ),
-    params:
-        stats=config["stats"],
     log:
         f"{LOGS}/stats/{{dataset}}.log",
+    params:
+        stats=config["stats"],
     script:
         "../scripts/stats.py"
 
@@ -51,13 +51,13 @@ rule figure:
             category="{dataset}",
             subcategory="figures",
         ),
-    params:
-        figure="{figure}",
-        dpi=config["figures"]["dpi"],
+    log:
+        f"{LOGS}/figure/{{dataset}}/{{figure}}.{{ext}}.log",
     wildcard_constraints:
         figure="layerwise|model_roi|instruction_roi|partition|residual",
         ext="png|pdf|svg",
-    log:
-        f"{LOGS}/figure/{{dataset}}/{{figure}}.{{ext}}.log",
+    params:
+        figure="{figure}",
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/figure.py"

@@ -4,7 +4,9 @@
 def synthetic_drivers(wildcards):
     """Feature stores of the models that drive the synthetic ROIs."""
     rois = dataset_cfg(wildcards.dataset)["synthetic"]["rois"]
-    models = sorted({d["model"] for roi in rois.values() for d in roi.get("drivers", [])})
+    models = sorted(
+        {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
+    )
     return {m: features_path(wildcards.dataset, m, "none") for m in models}
 
 
@@ -13,12 +15,12 @@ rule simulate_stimuli:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
         truth=f"{RESULTS}/{{dataset}}/ground_truth.json",
-    params:
-        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
-    wildcard_constraints:
-        dataset=dataset_wildcard("synthetic"),
     log:
         f"{LOGS}/simulate_stimuli/{{dataset}}.log",
+    wildcard_constraints:
+        dataset=dataset_wildcard("synthetic"),
+    params:
+        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
     script:
         "../scripts/simulate_stimuli.py"
 
@@ -29,14 +31,14 @@ rule simulate_brain:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
-    params:
-        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
-        subject_index=lambda wc: subjects(wc.dataset).index(wc.subject),
-    wildcard_constraints:
-        dataset=dataset_wildcard("synthetic"),
     log:
         f"{LOGS}/simulate_brain/{{dataset}}/{{subject}}.log",
     benchmark:
         f"{BENCH}/simulate_brain/{{dataset}}/{{subject}}.tsv"
+    wildcard_constraints:
+        dataset=dataset_wildcard("synthetic"),
+    params:
+        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
+        subject_index=lambda wc: subjects(wc.dataset).index(wc.subject),
     script:
         "../scripts/simulate_brain.py"

@@ -7,11 +7,6 @@ wildcard_constraints:
     b="[^/@]+@[A-Za-z0-9_-]+@L(-?[0-9]+|all)",
 
 
-def ref_store(dataset, token):
-    ref = parse_ref(token)
-    return features_path(dataset, ref["model"], ref["instruction"])
-
-
 rule residualize:
     input:
         brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
@@ -25,6 +20,8 @@ rule residualize:
         f"{LOGS}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.log",
     benchmark:
         f"{BENCH}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=config["encoding"]["mem_mb"],
@@ -35,15 +32,6 @@ rule residualize:
         stats=config["stats"],
     script:
         "../scripts/residualize.py"
-
-
-def partition_metric(wildcards):
-    for item in analysis_items("partition", wildcards.dataset):
-        if ref_name(item["a"]) == wildcards.a and ref_name(item["b"]) == wildcards.b:
-            return item["metric"]
-    raise ValueError(
-        f"no partition {wildcards.a} vs {wildcards.b} for {wildcards.dataset}"
-    )
 
 
 rule partition:
@@ -57,6 +45,8 @@ rule partition:
         f"{LOGS}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.log",
     benchmark:
         f"{BENCH}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=config["encoding"]["mem_mb"],

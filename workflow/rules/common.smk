@@ -92,3 +92,46 @@ def all_targets():
         out += [f"{RESULTS}/{d}/figures/{n}.{fmt}" for n in figure_names(d)]
         out.append(f"{RESULTS}/{d}/tables/stats.tsv")
     return out
+
+
+# ---- analyses
+def ref_store(dataset, token):
+    ref = parse_ref(token)
+    return features_path(dataset, ref["model"], ref["instruction"])
+
+
+def partition_metric(wildcards):
+    for item in analysis_items("partition", wildcards.dataset):
+        if ref_name(item["a"]) == wildcards.a and ref_name(item["b"]) == wildcards.b:
+            return item["metric"]
+    raise ValueError(
+        f"no partition {wildcards.a} vs {wildcards.b} for {wildcards.dataset}"
+    )
+
+
+# ---- data_cneuromod
+def cneuromod_block(wildcards):
+    return dataset_cfg(wildcards.dataset)["cneuromod"]
+
+
+def cneuromod_labels(wildcards):
+    """Parcel label table: the configured file, or the one fetched with nilearn."""
+    given = cneuromod_block(wildcards).get("parcel_labels")
+    if given:
+        return given
+    return f"{RESULTS}/atlases/schaefer1000_7net.tsv"
+
+
+# ---- data_custom
+def custom_block(wildcards):
+    return dataset_cfg(wildcards.dataset)["custom"]
+
+
+# ---- synthetic
+def synthetic_drivers(wildcards):
+    """Feature stores of the models that drive the synthetic ROIs."""
+    rois = dataset_cfg(wildcards.dataset)["synthetic"]["rois"]
+    models = sorted(
+        {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
+    )
+    return {m: features_path(wildcards.dataset, m, "none") for m in models}

@@ -1,18 +1,6 @@
 # CNeuroMod Movie10 / Friends: DataLad fetch, movies cut into TR windows, brain stores.
 
 
-def cneuromod_block(wildcards):
-    return dataset_cfg(wildcards.dataset)["cneuromod"]
-
-
-def cneuromod_labels(wildcards):
-    """Parcel label table: the configured file, or the one fetched with nilearn."""
-    given = cneuromod_block(wildcards).get("parcel_labels")
-    if given:
-        return given
-    return f"{RESULTS}/atlases/schaefer1000_7net.tsv"
-
-
 rule cneuromod_fetch:
     output:
         f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
@@ -22,6 +10,8 @@ rule cneuromod_fetch:
         f"{BENCH}/cneuromod_fetch/{{dataset}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("cneuromod"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=cneuromod_block,
@@ -35,6 +25,8 @@ rule cneuromod_parcel_labels:
         f"{RESULTS}/atlases/schaefer1000_7net.tsv",
     log:
         f"{LOGS}/cneuromod_parcel_labels.log",
+    conda:
+        "../../envs/datasets.yaml"
     script:
         "../scripts/cneuromod_parcel_labels.py"
 
@@ -51,6 +43,8 @@ rule cneuromod_stimuli:
         f"{BENCH}/cneuromod_stimuli/{{dataset}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("cneuromod"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=cneuromod_block,
@@ -74,6 +68,8 @@ rule cneuromod_brain:
         f"{BENCH}/cneuromod_brain/{{dataset}}/{{subject}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("cneuromod"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=cneuromod_block,

@@ -1,10 +1,6 @@
 # The user's own data (kind "custom"): validated and converted to the store contracts.
 
 
-def custom_block(wildcards):
-    return dataset_cfg(wildcards.dataset)["custom"]
-
-
 rule custom_stimuli:
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
@@ -15,6 +11,8 @@ rule custom_stimuli:
         f"{BENCH}/custom_stimuli/{{dataset}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("custom"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=custom_block,
@@ -34,6 +32,8 @@ rule custom_brain:
         f"{BENCH}/custom_brain/{{dataset}}/{{subject}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("custom"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=custom_block,

@@ -13,6 +13,8 @@ rule encode:
         f"{LOGS}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.log",
     benchmark:
         f"{BENCH}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=config["encoding"]["mem_mb"],

@@ -10,6 +10,8 @@ rule extract_features:
         f"{LOGS}/extract_features/{{dataset}}/{{model}}/{{instruction}}.log",
     benchmark:
         f"{BENCH}/extract_features/{{dataset}}/{{model}}/{{instruction}}.tsv"
+    conda:
+        "../../envs/features.yaml"
     resources:
         gpu=config["features"]["gpu"],
         mem_mb=config["features"]["mem_mb"],

@@ -13,6 +13,8 @@ rule summarize:
         partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         dataset="{dataset}",
     script:
@@ -33,6 +35,8 @@ rule stats:
         ),
     log:
         f"{LOGS}/stats/{{dataset}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         stats=config["stats"],
     script:
@@ -56,6 +60,8 @@ rule figure:
     wildcard_constraints:
         figure="layerwise|model_roi|instruction_roi|partition|residual",
         ext="png|pdf|svg",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         figure="{figure}",
         dpi=config["figures"]["dpi"],

@@ -1,15 +1,6 @@
 # The embedded demo data: stimuli and brain responses generated from a seed.
 
 
-def synthetic_drivers(wildcards):
-    """Feature stores of the models that drive the synthetic ROIs."""
-    rois = dataset_cfg(wildcards.dataset)["synthetic"]["rois"]
-    models = sorted(
-        {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
-    )
-    return {m: features_path(wildcards.dataset, m, "none") for m in models}
-
-
 rule simulate_stimuli:
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
@@ -19,6 +10,8 @@ rule simulate_stimuli:
         f"{LOGS}/simulate_stimuli/{{dataset}}.log",
     wildcard_constraints:
         dataset=dataset_wildcard("synthetic"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
     script:
@@ -37,6 +30,8 @@ rule simulate_brain:
         f"{BENCH}/simulate_brain/{{dataset}}/{{subject}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("synthetic"),
+    conda:
+        "../../envs/datasets.yaml"
     params:
         synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
         subject_index=lambda wc: subjects(wc.dataset).index(wc.subject),

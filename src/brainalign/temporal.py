@@ -87,7 +87,7 @@ def align_to_trs(
     unit_onsets = np.asarray(unit_onsets, dtype=float)
     tr_runs = np.asarray(tr_runs).astype(str)
     tr_times = np.asarray(tr_times, dtype=float)
-    missing = sorted(set(tr_runs) - set(unit_runs))
+    missing = sorted(str(r) for r in set(tr_runs) - set(unit_runs))
     if missing:
         raise ValueError(f"no stimulus features for runs {missing}")
     out = np.zeros((len(tr_times), values.shape[1]))

@@ -10,6 +10,7 @@ Every extractor exposes the same small interface used by the runner:
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -63,20 +64,23 @@ def processor_config(processor: Any) -> dict[str, Any]:
 class Collator:
     """Picklable batch builder for encoder families (runs in worker processes)."""
 
-    def __init__(self, processor: Any, input_kind: str, rate: int, text_max_length: int = 512):
+    def __init__(self, processor: Any, input_kind: str, rate: int, text_max_length: int = 512,
+                 call_kwargs: dict[str, Any] | None = None):
         self.processor = processor
         self.input_kind = input_kind
         self.rate = rate
         self.text_max_length = text_max_length
+        self.call_kwargs = dict(call_kwargs or {})  # registry ``processor_kwargs``
 
     def __call__(self, raws: list[Any]) -> dict[str, Any]:
-        p = self.processor
+        p, kw = self.processor, self.call_kwargs
         if self.input_kind == "image":
-            return dict(p(images=raws, return_tensors="pt"))
+            return dict(p(images=raws, return_tensors="pt", **kw))
         if self.input_kind == "video":
-            return dict(p(raws, return_tensors="pt"))
+            return dict(p(raws, return_tensors="pt", **kw))
         if self.input_kind == "audio":
-            batch = dict(p(raws, sampling_rate=self.rate, return_tensors="pt", padding=True))
+            kw = {"padding": True, **kw}  # e.g. Whisper needs padding: max_length (30 s)
+            batch = dict(p(raws, sampling_rate=self.rate, return_tensors="pt", **kw))
             batch["_n_samples"] = torch.tensor([len(r) for r in raws])
             return batch
         return self._text(raws)
@@ -131,7 +135,11 @@ class EncoderExtractor:
         max_len = int(getattr(cfg, "max_position_embeddings", 512) or 512)
         if getattr(cfg, "n_positions", None):
             max_len = int(cfg.n_positions)
-        self.collator = Collator(processor, self.input_kind, self.rate, min(max_len, 512))
+        self.collator = Collator(processor, self.input_kind, self.rate, min(max_len, 512),
+                                 entry.get("processor_kwargs"))
+        # BERT-style tokenizers emit token_type_ids that decoder LMs do not take
+        self._drop = () if "token_type_ids" in inspect.signature(self._net().forward).parameters \
+            else ("token_type_ids",)
 
     def _net(self):
         return getattr(self.model, self.submodule) if self.submodule else self.model
@@ -156,7 +164,8 @@ class EncoderExtractor:
         batch = dict(batch)
         mask = batch.pop("_pool_mask", None)
         n_samples = batch.pop("_n_samples", None)
-        inputs = to_device(batch, self.device, self.dtype)
+        inputs = to_device({k: v for k, v in batch.items() if k not in self._drop},
+                           self.device, self.dtype)
         out = self._net()(**inputs, output_hidden_states=True)
         states = out.hidden_states
         keep = select_layers(len(states), self.entry.get("layers", "all"))

@@ -6,6 +6,8 @@
 * ``video`` -> ``clip`` rows; each gathers the ``frame`` rows of its run with onset in
   ``[onset, onset + duration)``, sampled uniformly to the model's frame count;
 * ``audio`` -> ``audio`` rows (wav files, mono, resampled to the model's rate);
+* ``audiovisual`` -> ``clip`` rows as for ``video``, each paired with the ``audio``
+  rows of its run whose onset lies in the clip window (joined in time order);
 * ``text``  -> ``word`` rows (each word with up to ``context_words`` preceding words of
   the same run) if present, else the captions of ``image`` rows.
 """
@@ -40,6 +42,7 @@ class Stimulus:
     paths: list[str] = field(default_factory=list)
     text: str = ""
     context: str = ""
+    audio_paths: list[str] = field(default_factory=list)
 
 
 def read_table(stimuli_tsv: str | os.PathLike) -> pd.DataFrame:
@@ -88,6 +91,8 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
         if rows is None:
             raise StimulusError("audio models need 'audio' rows; the table has none")
         return [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
+    if input_kind == "audiovisual":
+        return _pair_audio(select_stimuli(table, "video"), by_mod.get("audio"))
     if input_kind == "video":
         clips, frames = by_mod.get("clip"), by_mod.get("frame")
         if clips is None or frames is None:
@@ -122,7 +127,28 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
         if images is None:
             raise StimulusError("text models need 'word' rows or captioned 'image' rows")
         return [_basic(r, text=r["text"]) for _, r in images.iterrows()]
-    raise StimulusError(f"unknown input kind {input_kind!r}; allowed: image, video, audio, text")
+    raise StimulusError(
+        f"unknown input kind {input_kind!r}; allowed: image, video, audio, audiovisual, text"
+    )
+
+
+def _pair_audio(clips: list[Stimulus], audio: pd.DataFrame | None) -> list[Stimulus]:
+    """Attach to each clip the audio rows of its run with onset inside the clip window."""
+    if audio is None:
+        raise StimulusError("audiovisual models need 'audio' rows; the table has none")
+    audio = audio.assign(_onset=audio["onset"].map(_num)).sort_values(["run", "_onset"])
+    per_run = {run: g for run, g in audio.groupby("run", sort=False)}
+    for clip in clips:
+        g = per_run.get(clip.run)
+        end = clip.onset + clip.duration
+        inside = [] if g is None else g[(g["_onset"] >= clip.onset) & (g["_onset"] < end)]
+        if len(inside) == 0:
+            raise StimulusError(
+                f"clip {clip.stimulus_id!r} (run {clip.run!r}, [{clip.onset}, {end})) "
+                "has no audio row"
+            )
+        clip.audio_paths = list(inside["path"])
+    return clips
 
 
 def load_image(path: Path, stimulus_id: str):
@@ -170,4 +196,8 @@ def decode(stim: Stimulus, root: Path, input_kind: str, *, rate: int = 16000, fr
     if input_kind == "video":
         idx = sample_indices(len(stim.paths), frames)
         return [np.asarray(load_image(root / stim.paths[i], stim.stimulus_id)) for i in idx]
+    if input_kind == "audiovisual":
+        video = decode(stim, root, "video", rate=rate, frames=frames)
+        audio = [load_audio(root / p, stim.stimulus_id, rate) for p in stim.audio_paths]
+        return {"frames": video, "audio": np.concatenate(audio)}
     return {"text": stim.text, "context": stim.context}

@@ -21,7 +21,7 @@ FAMILIES = (
     "mllm_audio",
     "remote",
 )
-INPUTS = ("image", "video", "audio", "text")
+INPUTS = ("image", "video", "audio", "audiovisual", "text")
 INSTRUCTION_SETS = ("image", "video", "audio")
 INITS = ("pretrained", "random")
 POOLINGS = ("mean", "cls", "first", "last", "mean_frames")

@@ -92,9 +92,9 @@ def stimuli_digest(stimuli: list[Stimulus], root: Path) -> str:
     h = hashlib.sha256()
     seen: set[str] = set()
     for s in stimuli:
-        h.update(json.dumps([s.stimulus_id, s.run, s.onset, s.duration, s.modality,
-                             s.paths, s.text, s.context]).encode())
-        for p in s.paths:
+        row = [s.stimulus_id, s.run, s.onset, s.duration, s.modality, s.paths, s.text, s.context]
+        h.update(json.dumps(row + ([s.audio_paths] if s.audio_paths else [])).encode())
+        for p in s.paths + s.audio_paths:
             if p in seen:
                 continue
             seen.add(p)

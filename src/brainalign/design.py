@@ -51,7 +51,7 @@ def design_matrix(values: np.ndarray, features: xr.Dataset, brain: xr.Dataset, d
         missing = wanted[pos < 0]
         raise ValueError(
             f"features of model {features.attrs.get('model')!r} lack {len(missing)} stimuli "
-            f"of the brain data, e.g. {list(missing[:5])}"
+            f"of the brain data, e.g. {missing[:5].tolist()}"
         )
     return np.asarray(values[pos], dtype=np.float32)
 

@@ -65,6 +65,12 @@ def build_component(spec: Any, default_source: str | None = None) -> Any:
         if spec.get("padding_side"):
             tok.padding_side = spec["padding_side"]
         return tok
+    if isinstance(spec, dict) and "factory" in spec:  # "package.module:function"
+        import importlib
+
+        module, _, func = spec["factory"].partition(":")
+        kwargs = {k: build_component(v) for k, v in spec.items() if k != "factory"}
+        return getattr(importlib.import_module(module), func)(**kwargs)
     if isinstance(spec, dict) and "class" in spec:
         kwargs = {k: build_component(v) for k, v in spec.items() if k != "class"}
         return _transformers_attr(spec["class"])(**kwargs)
@@ -94,8 +100,10 @@ def load_hf(entry: dict[str, Any], name: str, torch_dtype: torch.dtype, allow_re
             from transformers import AutoConfig
 
             cfg_kwargs = dict(entry["config"])
-            model_type = cfg_kwargs.pop("model_type")
-            config = AutoConfig.for_model(model_type, **cfg_kwargs)
+            if cfg_kwargs.get("config_class"):  # configs AutoConfig does not map
+                config = _transformers_attr(cfg_kwargs.pop("config_class"))(**cfg_kwargs)
+            else:
+                config = AutoConfig.for_model(cfg_kwargs.pop("model_type"), **cfg_kwargs)
             _seeded(entry.get("seed", 0))
             model = model_cls.from_config(config) if hasattr(model_cls, "from_config") else model_cls(config)
         elif entry.get("init") == "random":

@@ -22,7 +22,7 @@ def split_masks(brain: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     split = brain["split"].values.astype(str)
     train, test = split == "train", split == "test"
     if not train.any() or not test.any():
-        raise ValueError(f"brain data needs train and test samples; splits present: {sorted(set(split))}")
+        raise ValueError(f"brain data needs train and test samples; splits present: {sorted(set(split.tolist()))}")
     return train, test
 
 

@@ -16,6 +16,7 @@ FAMILIES = (
     "text",
     "clip",
     "imagebind",
+    "tvlt",
     "mllm_image",
     "mllm_video",
     "mllm_audio",
@@ -71,16 +72,16 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
     _one_of("instruction_set", INSTRUCTION_SETS + (None,))
     _one_of("init", INITS, required=False)
     _one_of("pooling", POOLINGS, required=False)
-    sources = [k for k in ("hub_id", "local_path", "config") if entry.get(k)]
+    sources = [k for k in ("hub_id", "local_path", "config", "weights_url") if entry.get(k)]
     if not sources:
         raise RegistryError(
-            f"{where}: model {name!r} needs one of 'hub_id', 'local_path' or 'config'"
+            f"{where}: model {name!r} needs one of 'hub_id', 'local_path', 'weights_url' or 'config'"
         )
     if entry.get("init", "pretrained") == "pretrained" and not (
-        entry.get("hub_id") or entry.get("local_path")
+        entry.get("hub_id") or entry.get("local_path") or entry.get("weights_url")
     ):
         raise RegistryError(
-            f"{where}: model {name!r} is init: pretrained but has no hub_id/local_path"
+            f"{where}: model {name!r} is init: pretrained but has no hub_id/local_path/weights_url"
         )
     if entry.get("trust_remote_code") and not entry.get("revision"):
         raise RegistryError(

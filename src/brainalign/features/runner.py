@@ -152,6 +152,10 @@ def build_extractor(entry, name, device, dtype, instruction_text, mode, max_new_
 
         return MLLMExtractor(model, processor, entry, device, dtype, instruction_text, mode,
                              max_new_tokens)
+    if family == "tvlt":
+        from brainalign.features.tvlt import TvltExtractor
+
+        return TvltExtractor(model, processor, entry, device, dtype)
     from brainalign.features.extractors import EncoderExtractor
 
     return EncoderExtractor(model, processor, entry, device, dtype)

@@ -120,7 +120,9 @@ def load_hf(entry: dict[str, Any], name: str, torch_dtype: torch.dtype, allow_re
         else:
             from transformers import AutoProcessor
 
-            processor = AutoProcessor.from_pretrained(src, **common)
+            proc_cls = _transformers_attr(entry["processor_class"]) if entry.get("processor_class") \
+                else AutoProcessor
+            processor = proc_cls.from_pretrained(src, **common)
     except (OSError, ValueError) as err:
         where = src or "its config block"
         raise ModelLoadError(

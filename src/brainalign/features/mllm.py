@@ -4,11 +4,12 @@
 are pooled over all (unpadded) tokens.
 
 ``response`` (the papers' method): batched greedy decoding with a KV cache
-(``generate``), then each layer's hidden states are pooled over the generated
-tokens only. Following the ``generate`` convention, the state of generated token
-``t`` is the last-position state of decoding step ``t`` (the one that predicts
-it). Tokens from the first end-of-sequence token on are excluded; an answer that
-is empty (EOS first) falls back to the first step's state and is stored as "".
+(``generate``) writes the answer; then one forward pass over prompt + answer
+gives every layer's hidden states at the answer's own positions, which are pooled
+over the generated tokens only (up to, not including, the first end-of-sequence
+token). With causal attention these are exactly the states the decoder computed
+for those tokens, including the last one, which ``generate`` never feeds back.
+An empty answer (EOS first) is pooled over the EOS position and stored as "".
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from brainalign.features.pooling import pool
 
 PROCESSOR_ARG = {"image": "images", "video": "videos", "audio": "audio"}
 CONTENT_TYPE = {"image": "image", "video": "video", "audio": "audio"}
+MEDIA_SLOT = "{image}"  # in a prompt_template: where an interleaving processor puts the image
 
 
 def render_prompt(processor: Any, entry: dict[str, Any], instruction: str) -> tuple[str, str]:
-    """Return ``(template, prompt)``: the chat template used (verbatim) and the prompt text."""
+    """Return ``(template, prompt)``: the chat template used (verbatim) and the prompt text.
+
+    The model's processor supplies the chat template; a registry ``prompt_template``
+    (``{instruction}``, optionally ``{image}``) is used for processors without one.
+    """
     kind = entry["input"]
     if entry.get("prompt_template"):
         template = entry["prompt_template"]
-        return template, template.format(instruction=instruction)
+        return template, template.replace(MEDIA_SLOT, "\x00").format(instruction=instruction) \
+            .replace("\x00", MEDIA_SLOT)
     template = getattr(processor, "chat_template", None)
     if not template:
         raise ValueError(
@@ -50,17 +57,25 @@ def render_prompt(processor: Any, entry: dict[str, Any], instruction: str) -> tu
 class MLLMCollator:
     """Picklable: prompt + decoded stimuli -> processor tensors (runs in workers)."""
 
-    def __init__(self, processor: Any, input_kind: str, prompt: str, rate: int, arg: str | None):
+    def __init__(self, processor: Any, input_kind: str, prompt: str, rate: int, arg: str | None,
+                 call_kwargs: dict[str, Any] | None = None):
         self.processor, self.input_kind, self.prompt, self.rate = processor, input_kind, prompt, rate
         self.arg = arg or PROCESSOR_ARG[input_kind]
+        self.call_kwargs = dict(call_kwargs or {})
 
     def __call__(self, raws: list[Any]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {self.arg: raws}
-        if self.input_kind == "audio":
-            kwargs["sampling_rate"] = self.rate
-        out = self.processor(
-            text=[self.prompt] * len(raws), padding=True, return_tensors="pt", **kwargs
-        )
+        kw: dict[str, Any] = {"padding": True, "return_tensors": "pt", **self.call_kwargs}
+        if self.input_kind == "video":
+            raws = [np.stack(r) if isinstance(r, (list, tuple)) else r for r in raws]
+        if MEDIA_SLOT in self.prompt:  # interleaved prompts (IDEFICS): [text, image, text]
+            pre, post = self.prompt.split(MEDIA_SLOT, 1)
+            out = self.processor(text=[[p for p in (pre, r, post) if not isinstance(p, str) or p]
+                                       for r in raws], **kw)
+        else:
+            kw[self.arg] = raws
+            if self.input_kind == "audio":
+                kw["sampling_rate"] = self.rate
+            out = self.processor(text=[self.prompt] * len(raws), **kw)
         out = dict(out)
         out.pop("token_type_ids", None)  # BERT-style tokenizers; decoder LMs take none
         return out
@@ -68,6 +83,46 @@ class MLLMCollator:
 
 def _tokenizer(processor: Any) -> Any:
     return getattr(processor, "tokenizer", processor)
+
+
+def lm_states(out: Any) -> tuple[torch.Tensor, ...]:
+    """Per-layer hidden states of the language model in a model output."""
+    if getattr(out, "hidden_states", None) is not None:
+        return out.hidden_states
+    lm = getattr(out, "language_model_outputs", None)
+    if lm is not None and getattr(lm, "hidden_states", None) is not None:
+        return lm.hidden_states
+    raise RuntimeError("model output carries no hidden states")
+
+
+def answer_mask(new_tokens: torch.Tensor, eos_ids: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(valid, empty)``: generated positions before the first EOS; answers with none.
+
+    An empty answer keeps its first position (the EOS) so it can still be pooled.
+    """
+    is_eos = torch.zeros_like(new_tokens, dtype=torch.bool)
+    for e in eos_ids:
+        is_eos |= new_tokens == e
+    valid = torch.cumsum(is_eos.int(), dim=1) == 0
+    empty = ~valid.any(dim=1)
+    valid[empty, 0] = True
+    return valid, empty
+
+
+def extend_inputs(inputs: dict[str, Any], new_tokens: torch.Tensor,
+                  new_mask: torch.Tensor) -> dict[str, Any]:
+    """Inputs of one forward pass over prompt + answer (prompt tensors kept as they are)."""
+    out = dict(inputs)
+    out["input_ids"] = torch.cat([inputs["input_ids"], new_tokens], dim=1)
+    mask = inputs.get("attention_mask")
+    if mask is None:
+        mask = torch.ones_like(inputs["input_ids"])
+    out["attention_mask"] = torch.cat([mask, new_mask.to(mask.dtype)], dim=1)
+    iam = inputs.get("image_attention_mask")  # IDEFICS: answer tokens see the prompt's images
+    if iam is not None:
+        out["image_attention_mask"] = torch.cat(
+            [iam, iam[:, -1:].expand(-1, new_tokens.shape[1], -1)], dim=1)
+    return out
 
 
 class MLLMExtractor:
@@ -90,22 +145,14 @@ class MLLMExtractor:
         self.frames = int(entry.get("frames") or 16)
         self.template, self.prompt = render_prompt(processor, entry, instruction)
         self.collator = MLLMCollator(processor, self.input_kind, self.prompt, self.rate,
-                                     entry.get("processor_arg"))
+                                     entry.get("processor_arg"), entry.get("processor_kwargs"))
         gen_cfg = getattr(model, "generation_config", None)
         eos = entry.get("eos_token_id", getattr(gen_cfg, "eos_token_id", None))
         if eos is None:
             eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else next(iter(self.eos_ids))
-
-    @staticmethod
-    def _lm_states(out: Any) -> tuple[torch.Tensor, ...]:
-        if getattr(out, "hidden_states", None) is not None:
-            return out.hidden_states
-        lm = getattr(out, "language_model_outputs", None)
-        if lm is not None and getattr(lm, "hidden_states", None) is not None:
-            return lm.hidden_states
-        raise RuntimeError("model output carries no hidden states")
+        self.tokens = 0  # prompt + answer tokens processed (for throughput reports)
 
     @torch.inference_mode()
     def forward(self, batch: dict[str, Any]) -> tuple[np.ndarray, list[str] | None]:
@@ -114,51 +161,51 @@ class MLLMExtractor:
             return self._prompt(inputs), None
         return self._response(inputs)
 
-    def _prompt(self, inputs: dict[str, Any]) -> np.ndarray:
+    def _pooled(self, inputs: dict[str, Any], mask: torch.Tensor) -> np.ndarray:
+        """Forward pass; pool each kept layer over the last ``mask.shape[1]`` positions."""
         out = self.model(**inputs, output_hidden_states=True, use_cache=False)
-        states = self._lm_states(out)
-        mask = inputs.get("attention_mask")
-        if mask is not None and mask.shape[1] != states[0].shape[1]:
-            # e.g. InstructBLIP prepends query tokens to the language model's input
-            extra = states[0].shape[1] - mask.shape[1]
-            mask = torch.cat([mask.new_ones(mask.shape[0], extra), mask], dim=1)
+        states = lm_states(out)
         keep = select_layers(len(states), self.entry.get("layers", "all"))
-        pooled = [pool(states[i], mask, self.entry.get("pooling", "mean")) for i in keep]
-        return torch.stack(pooled).float().cpu().numpy()
+        how = self.entry.get("pooling", "mean")
+        n = mask.shape[1]
+        return torch.stack([pool(states[i][:, -n:], mask, how) for i in keep]).float().cpu().numpy()
 
-    def _response(self, inputs: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-        gen = self.model.generate(
-            **inputs,
-            do_sample=False,
-            num_beams=1,
-            max_new_tokens=self.max_new_tokens,
-            min_new_tokens=0,
-            use_cache=True,
-            output_hidden_states=True,
-            return_dict_in_generate=True,
-            pad_token_id=self.pad_id,
+    def _prompt(self, inputs: dict[str, Any]) -> np.ndarray:
+        mask = inputs.get("attention_mask")
+        if mask is None:
+            mask = torch.ones_like(inputs["input_ids"])
+        self.tokens += int(mask.sum())
+        # states longer than the mask (query tokens prepended to the LM input) are
+        # covered: pooling runs over the last mask.shape[1] positions
+        return self._pooled(inputs, mask.bool())
+
+    def generate(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """Greedy answers (batch x new tokens), prompt removed."""
+        seqs = self.model.generate(
+            **inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+            min_new_tokens=0, use_cache=True, pad_token_id=self.pad_id,
             eos_token_id=sorted(self.eos_ids),
         )
-        steps = gen.hidden_states  # steps x layers x (B, t, D)
-        n_steps = len(steps)
-        new_tokens = gen.sequences[:, -n_steps:]
-        is_eos = torch.zeros_like(new_tokens, dtype=torch.bool)
-        for e in self.eos_ids:
-            is_eos |= new_tokens == e
-        valid = torch.cumsum(is_eos.int(), dim=1) == 0  # before the first EOS
-        empty = ~valid.any(dim=1)
-        valid[empty, 0] = True
-        keep = select_layers(len(steps[0]), self.entry.get("layers", "all"))
-        pooled = []
-        for li in keep:
-            per_step = torch.stack([steps[s][li][:, -1, :] for s in range(n_steps)], dim=1)
-            pooled.append(pool(per_step, valid, self.entry.get("pooling", "mean")))
+        if not isinstance(seqs, torch.Tensor):
+            seqs = seqs.sequences
+        ids = inputs["input_ids"]
+        n = ids.shape[1]
+        if seqs.shape[1] > n and torch.equal(seqs[:, :n], ids):
+            return seqs[:, n:]
+        return seqs  # encoder-side prompts: generate returns the answer only
+
+    def _response(self, inputs: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+        new_tokens = self.generate(inputs)
+        valid, empty = answer_mask(new_tokens, self.eos_ids)
+        full = extend_inputs(inputs, new_tokens, valid)
+        self.tokens += int(full["attention_mask"].sum())
+        feats = self._pooled(full, valid)
         tok = _tokenizer(self.processor)
         texts = []
         for b in range(new_tokens.shape[0]):
-            ids = new_tokens[b][valid[b]].tolist() if not empty[b] else []
+            ids = [] if empty[b] else new_tokens[b][valid[b]].tolist()
             texts.append(tok.decode(ids, skip_special_tokens=True).strip())
-        return torch.stack(pooled).float().cpu().numpy(), texts
+        return feats, texts
 
     def attrs(self) -> dict[str, Any]:
         return {
@@ -166,6 +213,8 @@ class MLLMExtractor:
             "prompt": self.prompt,
             "preprocessing": processor_config(self.processor),
             "max_new_tokens": self.max_new_tokens if self.mode == "response" else 0,
+            "response_pooling": "answer positions before the first EOS, one forward pass"
+            if self.mode == "response" else "none",
             "sampling_rate": self.rate if self.input_kind == "audio" else 0,
             "frames": self.frames if self.input_kind == "video" else 0,
         }

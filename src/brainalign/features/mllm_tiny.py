@@ -475,3 +475,17 @@ def tiny_entry(arch: str, seed: int = 0) -> dict[str, Any]:
     entry.update(init="random", seed=seed, dtype="float32", pooling="mean", layers="all",
                  instruction_set=entry["input"])
     return entry
+
+
+def tiny_registry(archs: list[str] | None = None, suffix: str = "-tiny") -> dict[str, dict]:
+    """``{arch + suffix: tiny entry}`` for ``archs`` (default: every architecture)."""
+    return {f"{a}{suffix}": tiny_entry(a) for a in (archs or sorted(BUILDERS))}
+
+
+def write_tiny_registry(path: str, archs: list[str] | None = None) -> str:
+    """Write a model registry of tiny MLLMs (for tests and the CPU benchmark)."""
+    import yaml
+
+    with open(path, "w") as fh:
+        yaml.safe_dump({"models": tiny_registry(archs)}, fh, sort_keys=False)
+    return path

@@ -222,7 +222,12 @@ def _simulate_movie(stimuli, features, params, rois, roi_names, roi_mask, rng, s
     )
     if n_rep != 2:
         raise ValueError("synthetic movie supports test_repeats = 2 (split-half ceiling)")
-    true_ceiling = np.sqrt(1.0 / (1.0 + noise_sd**2 / n_rep))
+    # The ceiling of this test set: the signal's variance over the test TRs (the
+    # signal is unit-variance over all runs, not per run) against the noise of the
+    # repeat average; the expected r of a perfect model with the measured test data.
+    test_var = signal[test].var(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        true_ceiling = np.sqrt(test_var / (test_var + noise_sd**2 / n_rep))
     has_signal = np.repeat([bool(rois[n].get("drivers")) for n in roi_names], n_vox_roi)
     true_ceiling = np.where(has_signal, true_ceiling, 0.0)
     ids = np.array([f"{r}_tr{i:04d}" for r in runs for i in range(trs_per_run)])

@@ -56,11 +56,13 @@ def encode_features(
     block_size: int = 10,
     seed: int = 0,
     layer_transform=None,
+    scale_x: bool = True,
 ) -> xr.Dataset:
     """Fit and score a ridge model per layer of ``features`` for ``brain``'s voxels.
 
     ``layer_transform(x_train, x_test, layer_index) -> (x_train, x_test)`` lets
-    callers (the residual analysis) replace a layer's design before fitting.
+    callers (the residual analysis) replace a layer's design before fitting;
+    ``scale_x=False`` keeps the design's column variances (see ``fit_score``).
     """
     train, test = split_masks(brain)
     delays = list(delays) if is_time_series(brain) else []
@@ -75,7 +77,7 @@ def encode_features(
         x_train, x_test = x[train], x[test]
         if layer_transform is not None:
             x_train, x_test = layer_transform(x_train, x_test, li)
-        fit = fit_score(x_train, y[train], x_test, y[test], groups, settings)
+        fit = fit_score(x_train, y[train], x_test, y[test], groups, settings, scale_x=scale_x)
         roi_r, roi_p = roi_permutation_test(fit.prediction, y[test], roi_mask, n_permutations, block, seed + li)
         if n_permutations == 0:
             roi_p = np.full_like(roi_r, np.nan)

@@ -121,15 +121,20 @@ def fit_score(
     groups: NDArray,
     settings: RidgeSettings,
     bands: list[slice] | None = None,
+    scale_x: bool = True,
 ) -> FitResult:
     """Standardise on training data, choose per-target alphas by grouped CV, score on test.
 
     ``bands`` (column slices) switches to banded ridge, one regularisation per band.
+    ``scale_x=False`` only centres the features (for residual features, whose
+    variance is the point: rescaling would blow up what the residualiser left).
     """
     from himalaya.ridge import BandedRidgeCV, RidgeCV
 
     backend = _backend(settings.backend)
     xs = Standardizer.fit(x_train)
+    if not scale_x:
+        xs = Standardizer(mean=xs.mean, std=np.ones_like(xs.std))
     ys = Standardizer.fit(y_train)
     xtr, xte = xs.transform(x_train), xs.transform(x_test)
     ytr = ys.transform(y_train)

@@ -1,7 +1,10 @@
 """Residual ("removal") analysis: encode what is left of A after removing B.
 
 residual_A = A - ridge_prediction(A from B), with the residualiser fitted on
-training samples only and applied unchanged to test samples.
+training samples only and applied unchanged to test samples. Residuals are in
+units of A's training standard deviations and are encoded without rescaling
+each column: rescaling would restore what was removed (ridge leaves a shrunk
+copy of the B-explained part, which z-scoring would blow back up).
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ import xarray as xr
 
 from brainalign.design import is_time_series, layer_matrix, resolve_layer
 from brainalign.encode_store import encode_features, split_masks
-from brainalign.encoding import RidgeSettings, fit_score
+from brainalign.encoding import RidgeSettings, Standardizer, fit_score
 
 
 def remove_space(
     a_train: np.ndarray, a_test: np.ndarray, b_train: np.ndarray, b_test: np.ndarray,
     groups: np.ndarray, settings: RidgeSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals of A after a ridge prediction from B fitted on the training rows."""
-    fit_train = fit_score(b_train, a_train, b_train, None, groups, settings)
-    fit_test = fit_score(b_train, a_train, b_test, None, groups, settings)
-    return (a_train - fit_train.prediction).astype(np.float32), (a_test - fit_test.prediction).astype(np.float32)
+    """Residuals of A after a ridge prediction from B fitted on the training rows.
+
+    Returned in units of A's training standard deviation per column.
+    """
+    fit = fit_score(b_train, a_train, np.concatenate([b_train, b_test]), None, groups, settings)
+    resid = np.concatenate([a_train, a_test]) - fit.prediction
+    resid /= Standardizer.fit(a_train).std
+    n = len(a_train)
+    return resid[:n].astype(np.float32), resid[n:].astype(np.float32)
 
 
 def encode_residual(
@@ -49,7 +57,7 @@ def encode_residual(
         return remove_space(x_train, x_test, b[train], b[test], groups, settings)
 
     ds = encode_features(subset, brain, settings, delays, ceiling_min, n_permutations, block_size,
-                         layer_transform=transform)
+                         layer_transform=transform, scale_x=False)
     ds.attrs.update(
         analysis="residual",
         removed_model=remove.attrs.get("model", ""),

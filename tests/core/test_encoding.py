@@ -187,3 +187,16 @@ def test_settings_validation_and_config():
     np.testing.assert_allclose(s.alphas, [0.1, 1.0, 10.0, 100.0])
     assert (s.n_folds, s.backend, s.n_iter) == (3, "numpy", 20)
     assert encoding.BACKENDS == ("numpy", "torch", "torch_cuda")
+
+
+def test_scale_x_false_only_centres_features(monkeypatch):
+    x_true, _, y, groups, tr, te = _data(n_vox=5)
+    alpha = 30.0
+    scaled = x_true * np.r_[np.ones(5), np.full(5, 0.01)]  # half the columns carry almost no variance
+    fit = fit_score(scaled[tr], y[tr], scaled[te], y[te], groups, RidgeSettings(alphas=np.array([alpha]), n_folds=3),
+                    scale_x=False)
+    xc = scaled[tr] - scaled[tr].mean(0)
+    ym, ysd = y[tr].mean(0), y[tr].std(0)
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(10), xc.T @ ((y[tr] - ym) / ysd))
+    expected = (scaled[te] - scaled[tr].mean(0)) @ w * ysd + ym
+    np.testing.assert_allclose(fit.prediction, expected, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,78 @@
+"""Models whose code is not in the installed libraries (``family: remote``).
+
+Running code that comes with a model is off by default. An entry runs only when
+
+* the config opts in (``features.allow_remote_code: true``), and
+* the entry pins a code ``revision`` (a commit, not a branch name).
+
+Backends:
+
+* ``hf_remote_code``: a transformers model whose modelling code ships in its hub
+  repository (``trust_remote_code``); read out like any encoder.
+* ``external``: code that needs its own pinned environment
+  (``environment: envs/<name>.yaml``). ``adapter: module:function`` names a
+  function importable in that environment, called as
+  ``function(entry, name, device, dtype)`` and returning an extractor (``collator``,
+  ``forward``, ``attrs``, ``input_kind``), as the built-in families do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from brainalign.features.loading import ModelLoadError
+from brainalign.features.registry import RegistryError
+
+BACKENDS = ("hf_remote_code", "external")
+UNPINNED = {"", "main", "master", "head", "latest"}
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) -> None:
+    """Fail unless the config allows remote code and the entry pins a commit."""
+    if not allow_remote_code:
+        raise RegistryError(
+            f"model {name!r} runs code that is not part of the installed libraries; enable it "
+            "explicitly with features: {allow_remote_code: true} in the config"
+        )
+    rev = str(entry.get("revision") or "")
+    if rev.lower() in UNPINNED or not COMMIT.match(rev):
+        raise RegistryError(
+            f"model {name!r} runs remote code but its revision {entry.get('revision')!r} is not a "
+            "pinned commit; set revision: <commit hash> in config/models.yaml"
+        )
+
+
+def _external(entry: dict[str, Any], name: str, device, dtype):
+    env = entry.get("environment", "its own environment")
+    spec = entry.get("adapter")
+    if not spec or ":" not in spec:
+        raise RegistryError(f"model {name!r}: backend external needs adapter: 'module:function'")
+    module, _, func = spec.partition(":")
+    try:
+        build = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as err:
+        raise ModelLoadError(
+            f"model {name!r} needs {env}: its adapter {spec!r} is not importable here ({err}). "
+            f"Create the environment (conda env create -f {env}) and run the extraction in it "
+            "(README: Models that need their own environment)."
+        ) from err
+    return build(entry, name, device, dtype)
+
+
+def remote_extractor(entry: dict[str, Any], name: str, device, dtype, allow_remote_code: bool):
+    """Build the extractor of a ``family: remote`` entry after the opt-in checks."""
+    backend = entry.get("backend")
+    if backend not in BACKENDS:
+        raise RegistryError(f"model {name!r}: backend {backend!r}; allowed: {list(BACKENDS)}")
+    require_opt_in(entry, name, allow_remote_code)
+    if backend == "external":
+        return _external(entry, name, device, dtype)
+    from brainalign.features.extractors import EncoderExtractor
+    from brainalign.features.loading import load_hf
+
+    model, processor = load_hf({**entry, "trust_remote_code": True}, name, dtype,
+                               allow_remote_code=True)
+    return EncoderExtractor(model.to(device), processor, entry, device, dtype)

@@ -7,6 +7,8 @@ from brainalign.logs import snakemake_log
 
 log = snakemake_log(snakemake)
 stimuli = Path(snakemake.input.stimuli)
+# Registry paths in the config are relative to the project root, not the working directory.
+project = Path(snakemake.scriptdir).parents[1]
 try:
     extract_features(
         stimuli_tsv=stimuli,
@@ -14,8 +16,8 @@ try:
         model=snakemake.params.model,
         instruction=snakemake.params.instruction,
         output=Path(snakemake.output[0]),
-        models_yaml=Path(snakemake.params.models_yaml),
-        instructions_yaml=Path(snakemake.params.instructions_yaml),
+        models_yaml=project / snakemake.params.models_yaml,
+        instructions_yaml=project / snakemake.params.instructions_yaml,
         **snakemake.params.features,
     )
 except Exception:

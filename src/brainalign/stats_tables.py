@@ -36,6 +36,8 @@ def residual_stats(alignment: pd.DataFrame, residual: pd.DataFrame, cfg: dict) -
                      "mean": (g["value_original"] - g["value_residual"]).mean(),
                      "n_subjects": len(g), "statistic": stat, "p": p})
     out = pd.DataFrame(rows)
+    if out.empty:
+        return out
     out["p_fdr"] = fdr_bh(out["p"].to_numpy())
     return out
 
@@ -53,5 +55,6 @@ def stats_job(alignment: str, residual: str, partition: str, output: str, cfg: d
     """Workflow entry point: write the statistics table of a dataset."""
     a, r, p = read_table(alignment), read_table(residual), read_table(partition)
     parts = [alignment_stats(a, cfg), residual_stats(a, r, cfg), partition_stats(p, cfg)]
-    table = pd.concat([t for t in parts if not t.empty], ignore_index=True, sort=False)
+    parts = [t for t in parts if not t.empty]
+    table = pd.concat(parts, ignore_index=True, sort=False) if parts else pd.DataFrame(columns=["analysis"])
     write_table(table.replace({np.inf: np.nan}), output)

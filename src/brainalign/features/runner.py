@@ -266,7 +266,8 @@ def run_batches(extractor, stimuli, root, partial: PartialStore, batch_size: int
     pending: dict[int, tuple[np.ndarray, str | None]] = {}
     need = {c: [i for i in range(c, min(c + chunk, n)) if not done[i]] for c in range(0, n, chunk)}
     bs = max(1, int(batch_size))
-    stats = {"stimuli": 0, "seconds": 0.0, "batch_size": bs, "oom_backoffs": 0}
+    stats = {"stimuli": 0, "seconds": 0.0, "batch_size": bs, "oom_backoffs": 0, "tokens": 0}
+    tokens0 = int(getattr(extractor, "tokens", 0))
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc=desc, unit="stim", dynamic_ncols=True)
 
@@ -276,6 +277,10 @@ def run_batches(extractor, stimuli, root, partial: PartialStore, batch_size: int
             pending[idx] = (feats[:, j], None if texts is None else texts[j])
         bar.update(len(indices))
         stats["stimuli"] += len(indices)
+        if hasattr(extractor, "tokens"):  # token throughput next to stimuli/s
+            stats["tokens"] = int(extractor.tokens) - tokens0
+            bar.set_postfix(tok_s=f"{stats['tokens'] / max(time.perf_counter() - t0, 1e-9):.0f}",
+                            bs=bs, refresh=False)
         for c in sorted({(i // chunk) * chunk for i in indices}):
             if all(i in pending for i in need[c]):
                 _flush(c)
@@ -357,7 +362,7 @@ def extract_features(
     mode: str = "response",
     max_new_tokens: int = 16,
     context_words: int = 20,
-    num_workers: int = 0,
+    num_workers: int | str = "auto",
     dtype: str = "auto",
     allow_remote_code: bool = False,
     chunk_size: int = 256,
@@ -365,6 +370,8 @@ def extract_features(
     """Extract all layers of ``model`` (under ``instruction``) for a dataset's stimuli.
 
     Writes ``output`` (schema ``features``: layer x stimulus x unit) and returns it.
+    ``num_workers``: DataLoader processes that decode and preprocess stimuli
+    (``auto``: several on GPU, none on CPU where they would compete with the model).
     """
     output = Path(output)
     root = Path(stimuli_root)
@@ -403,8 +410,8 @@ def extract_features(
     partial = PartialStore(partial_path, key, len(stimuli), max(1, int(chunk_size)))
     if torch.cuda.is_available() and dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    stats = run_batches(extractor, stimuli, root, partial, batch_size, num_workers,
-                        desc=f"{model}/{instruction}")
+    stats = run_batches(extractor, stimuli, root, partial, batch_size,
+                        resolve_workers(num_workers, dev), desc=f"{model}/{instruction}")
     if not partial.done().all():
         raise RuntimeError(f"extraction of {model}/{instruction} did not finish all stimuli")
 
@@ -432,7 +439,7 @@ def extract_features(
         mode=mode_used, pooling=entry.get("pooling", "mean"), dtype=str(tdtype).replace("torch.", ""),
         device=str(dev), cache_key=key, versions=package_versions(),
         context_words=context_words if entry["input"] == "text" else 0,
-        batch_size=stats["batch_size"], **extractor.attrs(),
+        batch_size=stats["batch_size"], throughput=throughput(stats, dev), **extractor.attrs(),
     )
     if not np.isfinite(feats).all():
         raise RuntimeError(f"{model}/{instruction}: non-finite feature values; store not written")
@@ -443,6 +450,61 @@ def extract_features(
              output, n_layers, len(stimuli), feats.shape[2], stats["seconds"],
              stats["stimuli"] / max(stats["seconds"], 1e-9))
     return output
+
+
+def throughput(stats: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+    """Timing of this (possibly resumed) run: stimuli/s, tokens/s, peak GPU memory."""
+    secs = max(float(stats["seconds"]), 1e-9)
+    out = {"seconds": round(secs, 3), "stimuli": int(stats["stimuli"]),
+           "stimuli_per_s": stats["stimuli"] / secs, "tokens": int(stats.get("tokens", 0)),
+           "tokens_per_s": stats.get("tokens", 0) / secs, "oom_backoffs": stats["oom_backoffs"],
+           "peak_gpu_mem_mb": 0.0}
+    if dev.type == "cuda":
+        out["peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    return out
+
+
+def resolve_workers(num_workers: int | str, dev: torch.device) -> int:
+    """``auto``: up to 8 loader processes on GPU (one core left to the main process), 0 on CPU."""
+    if num_workers != "auto":
+        return max(0, int(num_workers))
+    if dev.type != "cuda":
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this job was given
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 2
+    return max(1, min(8, cores - 1))
+
+
+def needs_gpu(entry: dict[str, Any]) -> bool:
+    """Whether a registry entry is a GPU-class model (``gpu`` key, else ``params_b`` >= 0.5)."""
+    if "gpu" in entry:
+        return bool(entry["gpu"])
+    return float(entry.get("params_b") or 0) >= 0.5
+
+
+def job_resources(entry: dict[str, Any], features: dict[str, Any] | None = None) -> dict[str, int]:
+    """Cluster resources of one extraction job, derived from the registry entry.
+
+    ``gpu`` 1 for GPU-class models unless the run is pinned to ``device: cpu``;
+    ``mem_mb`` host memory to load the weights (bf16) plus decoded stimuli;
+    ``runtime`` minutes; ``threads`` main process + DataLoader workers. Values in
+    the config's ``features`` block (gpu, mem_mb, runtime) act as floors.
+    """
+    features = features or {}
+    params_b = float(entry.get("params_b") or 0)
+    gpu = int(needs_gpu(entry) and features.get("device", "auto") != "cpu")
+    mem_mb = int(4000 + 2.5 * params_b * 1024)
+    runtime = int(60 + 30 * params_b) if gpu else int(60 + 240 * params_b)
+    workers = features.get("num_workers", "auto")
+    threads = 1 + (min(8, int(workers)) if workers != "auto" else (4 if gpu else 0))
+    return {
+        "gpu": max(gpu, int(features.get("gpu", 0) or 0)),
+        "mem_mb": max(mem_mb, int(features.get("mem_mb", 0) or 0)),
+        "runtime": max(runtime, int(features.get("runtime", 0) or 0)),
+        "threads": threads,
+    }
 
 
 def _layer_ids(entry: dict[str, Any], n_layers: int) -> list[int]:

@@ -111,7 +111,7 @@ def _image_tensor(image: Any) -> torch.Tensor:
     from torchvision.transforms import InterpolationMode
 
     if isinstance(image, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        t = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)
     else:
         t = F.pil_to_tensor(image.convert("RGB"))
     t = F.resize(t, IMAGE_SIZE, interpolation=InterpolationMode.BICUBIC, antialias=True)

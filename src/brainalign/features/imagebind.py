@@ -67,7 +67,10 @@ def _weights_path(entry: dict[str, Any], name: str) -> Path:
     if entry.get("local_path"):
         from brainalign.features.registry import resolve_local_path
 
-        return Path(resolve_local_path(entry["local_path"]))
+        path = Path(resolve_local_path(entry["local_path"]))
+        if not path.exists():
+            raise ModelLoadError(f"cannot load model {name!r}: ImageBind weights {path} not found")
+        return path
     url = entry.get("weights_url")
     if not url:
         raise ModelLoadError(f"model {name!r}: pretrained ImageBind needs weights_url or local_path")
@@ -91,9 +94,10 @@ def build_imagebind(entry: dict[str, Any], name: str) -> torch.nn.Module:
     torch.manual_seed(int(entry.get("seed", 0)))
     if entry.get("config"):
         return ib.ImageBindModel(**entry["config"])
+    pretrained = entry.get("init", "pretrained") == "pretrained"
+    path = _weights_path(entry, name) if pretrained else None  # fail before building
     model = ib.imagebind_huge(pretrained=False)
-    if entry.get("init", "pretrained") == "pretrained":
-        path = _weights_path(entry, name)
+    if path is not None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)

@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps imagebind-unofficial==0.1.1  # its deps pin other torch builds
 	touch $@
 
 ## demo: install (once) and run the whole workflow on the embedded synthetic data, then the HTML report

@@ -1,7 +1,6 @@
 """`snakemake -n` over the cneuromod/custom data rules with each movie study config.
 
-A small Snakefile defines the shared helpers the main workflow provides and
-includes the real rule files, targeting every brain store and stimulus table,
+A small Snakefile includes the shared helpers (common.smk) and the real rule files, targeting every brain store and stimulus table,
 so the DAG is built with no data present. When the full workflow is present it
 is dry-run as well and must stay under 10,000 jobs.
 """
@@ -15,24 +14,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-STUDIES = ["movie10_multimodal", "movie10_video_audio_mllm", "friends_vision_language"]
+STUDIES = ["movie10_multimodal", "movie10_video_audio_mllm", "friends_vision_language", "nsd_mllm"]
 
 STUB = """
-import re
-RESULTS = config["results"]
-LOGS = f"{RESULTS}/logs"
-BENCH = f"{RESULTS}/benchmarks"
-def datasets_of_kind(kind):
-    return [n for n, d in config["datasets"].items() if d["kind"] == kind]
-def dataset_wildcard(kind):
-    names = datasets_of_kind(kind)
-    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
-def dataset_cfg(name):
-    return config["datasets"][name]
-def subjects(dataset):
-    return dataset_cfg(dataset)["subjects"]
+include: "ROOT/workflow/rules/common.smk"
 include: "ROOT/workflow/rules/data_cneuromod.smk"
 include: "ROOT/workflow/rules/data_custom.smk"
+include: "ROOT/workflow/rules/data_nsd.smk"
 rule all:
     input:
         [f"{RESULTS}/{d}/brain/{s}.zarr" for d in config["datasets"] for s in subjects(d)],
@@ -64,6 +52,10 @@ def test_data_rules_build_dag_without_data(study, tmp_path):
     counts = job_counts(dry_run(snakefile, tmp_path / "config.yaml", tmp_path))
     (name, ds), = cfg["datasets"].items()
     n_sub = len(ds["subjects"])
+    if ds["kind"] == "nsd":  # one download per key: 2 shared + per subject 40 sessions, ncsnr, mask, 5 ROIs + tables
+        assert counts["nsd_stimuli"] == 1 and counts["nsd_brain"] == n_sub
+        assert counts["nsd_download"] == 2 + n_sub * (40 + 1 + 1 + 2 * len(ds["nsd"]["roi_files"]))
+        return
     assert counts["cneuromod_fetch"] == 1 and counts["cneuromod_stimuli"] == 1
     assert counts["cneuromod_brain"] == n_sub and counts["cneuromod_parcel_labels"] == 1
 

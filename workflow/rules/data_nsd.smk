@@ -1,6 +1,7 @@
 # Natural Scenes Dataset (kind "nsd"): one anonymous S3 download per needed key,
 # images by ranged reads of nsd_stimuli.hdf5, one brain store per subject.
 from brainalign.datasets import nsd_layout
+from brainalign.datasets.nsd_rois import resource_path
 
 
 def nsd_settings(dataset):
@@ -11,20 +12,23 @@ def nsd_raw_dir(dataset):
     return dataset_cfg(dataset).get("raw_dir", "data")
 
 
-def nsd_roots_regex():
-    """Regex of the raw folders of the configured NSD datasets (matches nothing without one)."""
-    roots = sorted({nsd_raw_dir(d) for d in datasets_of_kind("nsd")})
-    return "|".join(re.escape(r) for r in roots) if roots else "(?!x)x"
+def nsd_roots():
+    """Raw folders of the configured NSD datasets."""
+    return sorted({nsd_raw_dir(d).rstrip("/") for d in datasets_of_kind("nsd")})
 
 
 def nsd_source(root):
     """Block of the NSD dataset whose files live under ``root`` (bucket, endpoint...)."""
-    blocks = [dataset_cfg(d).get("nsd", {}) for d in datasets_of_kind("nsd") if nsd_raw_dir(d) == root]
+    blocks = [
+        dataset_cfg(d).get("nsd", {})
+        for d in datasets_of_kind("nsd")
+        if nsd_raw_dir(d).rstrip("/") == root
+    ]
     return blocks[0]
 
 
 def nsd_files(dataset, keys):
-    return [f"{nsd_raw_dir(dataset)}/{k}" for k in keys]
+    return [f"{nsd_raw_dir(dataset).rstrip('/')}/{k}" for k in keys]
 
 
 def nsd_brain_inputs(wildcards):
@@ -32,31 +36,43 @@ def nsd_brain_inputs(wildcards):
     keys = list(nsd_layout.shared_keys(cfg).values())
     for group in nsd_layout.subject_keys(cfg, wildcards.subject).values():
         keys += group
-    files = {"raw": nsd_files(wildcards.dataset, keys), "roi_groups": cfg["roi_groups"]}
+    files = {
+        "raw": nsd_files(wildcards.dataset, keys),
+        "roi_groups": str(resource_path(cfg["roi_groups"])),
+    }
     if cfg["glasser"]:
-        files["glasser_groups"] = cfg["glasser_groups"]
+        files["glasser_groups"] = str(resource_path(cfg["glasser_groups"]))
     return files
 
 
-rule nsd_download:
-    output:
-        "{nsd_root}/{key}",
-    log:
-        f"{LOGS}/nsd_download/{{nsd_root}}/{{key}}.log",
-    wildcard_constraints:
-        nsd_root=nsd_roots_regex(),
-        key="(?!nsddata_stimuli/)[^ ]+",
-    params:
-        block=lambda wc: nsd_source(wc.nsd_root),
-    resources:
-        s3_transfers=1,
-    script:
-        "../scripts/nsd_download.py"
+# One download rule per raw folder (usually one): each job fetches one key of the bucket.
+for _index, _root in enumerate(nsd_roots()):
+
+    rule:
+        name:
+            "nsd_download" if _index == 0 else f"nsd_download_{_index}"
+        output:
+            f"{_root}/{{key}}",
+        log:
+            f"{LOGS}/nsd_download/{_index}/{{key}}.log",
+        wildcard_constraints:
+            key="(?:nsddata|nsddata_betas)/[^ ]+",
+        conda:
+            "../../envs/datasets.yaml"
+        resources:
+            s3_transfers=1,
+        params:
+            block=nsd_source(_root),
+            root=_root,
+        script:
+            "../scripts/nsd_download.py"
 
 
 rule nsd_stimuli:
     input:
-        lambda wc: nsd_files(wc.dataset, nsd_layout.shared_keys(nsd_settings(wc.dataset)).values()),
+        lambda wc: nsd_files(
+            wc.dataset, nsd_layout.shared_keys(nsd_settings(wc.dataset)).values()
+        ),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -66,12 +82,14 @@ rule nsd_stimuli:
         f"{BENCH}/nsd_stimuli/{{dataset}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("nsd"),
+    conda:
+        "../../envs/datasets.yaml"
+    resources:
+        s3_transfers=1,
     params:
         raw_dir=lambda wc: nsd_raw_dir(wc.dataset),
         block=lambda wc: dataset_cfg(wc.dataset).get("nsd", {}),
         subjects=lambda wc: subjects(wc.dataset),
-    resources:
-        s3_transfers=1,
     script:
         "../scripts/nsd_stimuli.py"
 
@@ -87,10 +105,12 @@ rule nsd_brain:
         f"{BENCH}/nsd_brain/{{dataset}}/{{subject}}.tsv"
     wildcard_constraints:
         dataset=dataset_wildcard("nsd"),
+    conda:
+        "../../envs/datasets.yaml"
+    resources:
+        mem_mb=16000,
     params:
         raw_dir=lambda wc: nsd_raw_dir(wc.dataset),
         block=lambda wc: dataset_cfg(wc.dataset).get("nsd", {}),
-    resources:
-        mem_mb=16000,
     script:
         "../scripts/nsd_brain.py"

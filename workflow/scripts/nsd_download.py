@@ -4,4 +4,4 @@ from brainalign.datasets.nsd_fetch import download
 from brainalign.logs import snakemake_log
 
 snakemake_log(snakemake)
-download(snakemake.params.block, [snakemake.wildcards.key], snakemake.wildcards.nsd_root)
+download(snakemake.params.block, [snakemake.wildcards.key], snakemake.params.root)

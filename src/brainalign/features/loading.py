@@ -105,7 +105,8 @@ def load_hf(entry: dict[str, Any], name: str, torch_dtype: torch.dtype, allow_re
             else:
                 config = AutoConfig.for_model(cfg_kwargs.pop("model_type"), **cfg_kwargs)
             _seeded(entry.get("seed", 0))
-            model = model_cls.from_config(config) if hasattr(model_cls, "from_config") else model_cls(config)
+            build = model_cls.from_config if hasattr(model_cls, "from_config") else model_cls._from_config
+            model = build(config, torch_dtype=torch_dtype)  # bf16 from the start on GPU
         elif entry.get("init") == "random":
             from transformers import AutoConfig
 

@@ -128,7 +128,8 @@ def cross_subject_ceiling(
     For every subset size x of source subjects, predict the target subject's
     test responses from the concatenated responses of x other subjects with
     ridge (alpha by CV on the training samples), score Pearson r per voxel,
-    fit ``v(x) = v0 * (1 - exp(-x / tau0))`` per voxel over subset sizes, and
+    fit ``v(x) = v0 * (1 - exp(-x / tau0))`` per voxel over subset sizes (tau0 at
+    most twice the largest subset size), and
     return the median v0 over ``n_bootstrap`` resamplings of subsets, in [0, 1].
     """
     from brainalign.encoding import fit_ridge_predict
@@ -151,5 +152,8 @@ def cross_subject_ceiling(
             x = np.concatenate([subject_responses[j] for j in chosen], axis=1)
             pred = fit_ridge_predict(x[train], y[train], x[test], groups=group_train, alphas=alphas, backend=backend)
             curve[i] = np.nan_to_num(columnwise_pearson(pred, y[test]))
-        v0s[b] = curve[0] if len(sizes) == 1 else fit_saturation(sizes, curve)
+        # tau is bounded by twice the largest subset: with few subjects, an unbounded
+        # tau lets a small positive r of a pure-noise voxel extrapolate to a high v0.
+        taus = np.geomspace(0.1, 2.0 * sizes[-1], 60)
+        v0s[b] = curve[0] if len(sizes) == 1 else fit_saturation(sizes, curve, taus)
     return np.clip(np.median(v0s, axis=0), 0.0, 1.0)

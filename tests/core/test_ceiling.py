@@ -146,6 +146,17 @@ def test_cross_subject_ceiling_of_shared_signal():
     np.testing.assert_array_equal(out, again)
 
 
+def test_cross_subject_ceiling_of_pure_noise_voxels_stays_low():
+    rng = np.random.default_rng(6)
+    n, v = 120, 40
+    subjects = [rng.standard_normal((n, v)) for _ in range(3)]  # nothing shared
+    train, test = np.arange(90), np.arange(90, n)
+    groups = np.repeat(np.arange(3), 40)
+    out = cross_subject_ceiling(subjects, 0, train, test, groups=groups, n_bootstrap=3, seed=0)
+    assert out.max() < 0.5
+    assert out.mean() < 0.15
+
+
 def test_cross_subject_ceiling_errors():
     y = np.zeros((10, 2))
     with pytest.raises(ValueError, match="at least two subjects"):

@@ -8,7 +8,7 @@ from brainalign.logs import snakemake_log
 log = snakemake_log(snakemake)
 stimuli = Path(snakemake.input.stimuli)
 # Registry paths in the config are relative to the project root, not the working directory.
-project = Path(snakemake.scriptdir).parents[1]
+project = next(p for p in Path(snakemake.scriptdir).resolve().parents if (p / "workflow" / "Snakefile").exists())
 try:
     extract_features(
         stimuli_tsv=stimuli,

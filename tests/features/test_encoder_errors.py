@@ -52,7 +52,6 @@ def test_undecodable_stimulus_is_named(dataset, extract, tmp_path, model, modali
     import pandas as pd
 
     from brainalign.features import extract_features
-    from tiny_models import real_entry  # noqa: F401 - registry must be readable
     from test_audio_encoders import CASES as AUDIO
 
     tsv, root = dataset

@@ -21,6 +21,7 @@ include: "ROOT/workflow/rules/common.smk"
 include: "ROOT/workflow/rules/data_cneuromod.smk"
 include: "ROOT/workflow/rules/data_custom.smk"
 include: "ROOT/workflow/rules/data_nsd.smk"
+include: "ROOT/workflow/rules/data_algonauts2023.smk"
 rule all:
     input:
         [f"{RESULTS}/{d}/brain/{s}.zarr" for d in config["datasets"] for s in subjects(d)],

@@ -98,3 +98,21 @@ def test_empty_answer_is_stored_as_empty_text(dataset, monkeypatch):
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="unknown feature mode 'answer'"):
         _extractor("llava", mode="answer")
+
+
+@pytest.mark.parametrize("arch", ["llava", "qwen2_5_vl", "idefics2"])
+def test_placeholder_tokens_are_never_generated(arch, dataset):
+    """A model that would answer with its image placeholder still yields valid features."""
+    ex = _extractor(arch, max_new_tokens=3)
+    cfg = ex.model.config
+    image_id = getattr(cfg, "image_token_index", None) or cfg.image_token_id
+    assert image_id in ex.suppress
+    with torch.no_grad():  # make the placeholder the model's favourite answer
+        ex.model.lm_head.weight[image_id] = ex.model.lm_head.weight.abs().max() * 100
+        if getattr(ex.model.lm_head, "bias", None) is not None:
+            ex.model.lm_head.bias[image_id] = 1e4
+    batch = _batch(ex, dataset)
+    answer = ex.generate(to_device(batch, ex.device, ex.dtype))
+    assert not (answer == image_id).any()
+    feats, _ = ex.forward(batch)
+    assert np.isfinite(feats).all()

@@ -109,6 +109,36 @@ def answer_mask(new_tokens: torch.Tensor, eos_ids: set[int]) -> tuple[torch.Tens
     return valid, empty
 
 
+PLACEHOLDER_ATTRS = ("image_token_index", "image_token_id", "video_token_index", "video_token_id",
+                     "audio_token_index", "audio_token_id", "vision_start_token_id",
+                     "vision_end_token_id", "audio_start_token_id", "audio_end_token_id")
+
+
+def placeholder_ids(config: Any, tokenizer: Any) -> list[int]:
+    """Ids of multimodal placeholder tokens (``<image>``, ``<|video_pad|>``, ...).
+
+    They are kept out of answers: fed back in the pass over prompt + answer, a
+    generated placeholder would be taken for a slot of image/video/audio features.
+    """
+    ids: set[int] = set()
+    for cfg in (config, getattr(config, "text_config", None)):
+        for attr in PLACEHOLDER_ATTRS:
+            value = getattr(cfg, attr, None) if cfg is not None else None
+            if isinstance(value, int) and value >= 0:
+                ids.add(value)
+    for attr in ("image_token", "video_token", "audio_token", "boi_token"):
+        token = getattr(tokenizer, attr, None)
+        if isinstance(token, str):
+            tid = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+                ids.add(tid)
+    for token in ("<image>", "<video>", "<fake_token_around_image>", "<global-img>"):
+        tid = tokenizer.convert_tokens_to_ids(token) if token in tokenizer.get_vocab() else None
+        if isinstance(tid, int):
+            ids.add(tid)
+    return sorted(ids)
+
+
 def extend_inputs(inputs: dict[str, Any], new_tokens: torch.Tensor,
                   new_mask: torch.Tensor) -> dict[str, Any]:
     """Inputs of one forward pass over prompt + answer (prompt tensors kept as they are)."""
@@ -152,6 +182,7 @@ class MLLMExtractor:
             eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else next(iter(self.eos_ids))
+        self.suppress = placeholder_ids(model.config, tok)
         self.tokens = 0  # prompt + answer tokens processed (for throughput reports)
 
     @torch.inference_mode()
@@ -184,7 +215,7 @@ class MLLMExtractor:
         seqs = self.model.generate(
             **inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
             min_new_tokens=0, use_cache=True, pad_token_id=self.pad_id,
-            eos_token_id=sorted(self.eos_ids),
+            eos_token_id=sorted(self.eos_ids), suppress_tokens=self.suppress or None,
         )
         if not isinstance(seqs, torch.Tensor):
             seqs = seqs.sequences
@@ -215,6 +246,7 @@ class MLLMExtractor:
             "max_new_tokens": self.max_new_tokens if self.mode == "response" else 0,
             "response_pooling": "answer positions before the first EOS, one forward pass"
             if self.mode == "response" else "none",
+            "suppressed_tokens": self.suppress if self.mode == "response" else [],
             "sampling_rate": self.rate if self.input_kind == "audio" else 0,
             "frames": self.frames if self.input_kind == "video" else 0,
         }

@@ -258,3 +258,29 @@ def test_stimulus_table_with_captions(nsd_bucket, raw, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(res / back.path.iloc[0])), image(ids[0]))
     assert (raw / nsd.IMAGE_CACHE / "nsd00003.png").exists()
     assert max(ids) < N_BRICK
+
+
+def test_stores_feed_the_encoding_step(nsd_bucket, raw, tmp_path):
+    """The stimulus table and brain store are what extract_features/encode consume."""
+    import xarray as xr
+
+    from brainalign.encode_store import encode_job
+    from brainalign.stores import write_store
+
+    res = tmp_path / "res"
+    table = nsd.prepare_stimuli(raw, block(nsd_bucket), ["subj01"], res / "stimuli.tsv", res / "stimuli")
+    nsd.prepare_brain(raw, block(nsd_bucket), "subj01", res / "brain/subj01.zarr")
+    feats = np.random.default_rng(0).standard_normal((2, len(table), 4)).astype(np.float32)
+    ds = xr.Dataset({"features": (("layer", "stimulus", "unit"), feats)},
+                    coords={"layer": [0, 1], "stimulus_id": ("stimulus", table.stimulus_id.to_numpy()),
+                            "run": ("stimulus", table.run.to_numpy()), "modality": ("stimulus", table.modality.to_numpy())},
+                    attrs={"model": "random-features", "instruction": "none", "cache_key": "x"})
+    write_store(ds, res / "features.zarr", "features")
+    encoding = {"backend": "numpy", "alphas": {"min_exp": 1, "max_exp": 4, "num": 5}, "n_folds": 5,
+                "delays": [1], "ceiling_min": 0.05, "n_iter": 2}
+    encode_job(str(res / "features.zarr"), str(res / "brain/subj01.zarr"), str(res / "enc.zarr"), encoding,
+               {"n_permutations": 0, "block_size": 10, "seed": 0})
+    enc = read_store(res / "enc.zarr", "encoding")
+    brain = read_store(res / "brain/subj01.zarr", "brain")
+    assert enc.sizes["voxel"] == brain.sizes["voxel"] and enc.sizes["layer"] == 2
+    assert np.isfinite(enc.r.values).all()

@@ -157,3 +157,18 @@ def test_workers_and_resources():
     assert tiny == {"gpu": 0, "mem_mb": 8000, "runtime": 120, "threads": 1}
     on_cpu = runner.job_resources(get_model(registry, "llava-1.5-7b"), {**floors, "device": "cpu"})
     assert on_cpu["gpu"] == 0 and on_cpu["runtime"] > big["runtime"]
+
+
+def test_resolved_revision_of_a_cached_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--m"
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    assert runner.resolved_revision({"hub_id": "org/m", "revision": "main"}) == "abc123"
+    assert runner.resolved_revision({"hub_id": "org/other", "revision": "main"}) == ""
+    assert runner.resolved_revision({"config": {"model_type": "llava"}}) == ""

@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--num-workers", default="auto")
     p.add_argument("--modes", default="prompt,response")
     p.add_argument("--image-size", type=int, help="synthetic image side (default 336 / 64)")
+    p.add_argument("--peak-seconds", type=float, default=3.0, help="matmul peak measurement time")
     p.add_argument("--report", type=Path, help="JSON report (default workflow/bench/reports/...)")
     p.add_argument("--workdir", type=Path, help="where stimuli and stores go (default: a temp dir)")
     args = p.parse_args(argv)
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, processor = cached("bench-llava", tdtype, False)
     model.to(dev)
     build_s = time.perf_counter() - t0
-    peak = matmul_peak(dev, tdtype)
+    peak = matmul_peak(dev, tdtype, args.peak_seconds)
     flops = Flops(model)
 
     results: dict[str, Any] = {}

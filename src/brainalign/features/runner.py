@@ -108,6 +108,24 @@ def stimuli_digest(stimuli: list[Stimulus], root: Path) -> str:
     return h.hexdigest()
 
 
+def resolved_revision(entry: dict[str, Any]) -> str:
+    """Commit of the locally cached hub snapshot of ``entry`` ("" when not cached or not a hub model).
+
+    Pins what a moving revision such as ``main`` meant for this run, so a changed
+    snapshot changes the cache key.
+    """
+    if not entry.get("hub_id") or entry.get("local_path"):
+        return ""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(entry["hub_id"], "config.json",
+                                       revision=entry.get("revision") or "main")
+    except Exception:  # noqa: BLE001 - best effort; the entry's revision is keyed anyway
+        return ""
+    return Path(found).parent.name if isinstance(found, str) else ""
+
+
 def cache_key(parts: dict[str, Any]) -> str:
     """sha256 over a canonical JSON of everything that changes the output."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -396,7 +414,7 @@ def extract_features(
         "max_new_tokens": max_new_tokens if mode_used == "response" else None,
         "context_words": context_words if entry["input"] == "text" else None,
         "dtype": str(tdtype), "stimuli": stimuli_digest(stimuli, root),
-        "versions": package_versions(),
+        "versions": package_versions(), "resolved_revision": resolved_revision(entry),
     }
     key = cache_key(key_parts)
     if existing_key(output) == key:
@@ -435,6 +453,7 @@ def extract_features(
         model=model, family=entry["family"], input=entry["input"],
         hub_id=entry.get("hub_id") or entry.get("local_path") or "none",
         revision=entry.get("revision") or "none", init=entry.get("init", "pretrained"),
+        resolved_revision=key_parts["resolved_revision"] or "none",
         instruction=instruction, instruction_text=instruction_text or "none",
         mode=mode_used, pooling=entry.get("pooling", "mean"), dtype=str(tdtype).replace("torch.", ""),
         device=str(dev), cache_key=key, versions=package_versions(),

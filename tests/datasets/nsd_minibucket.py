@@ -192,9 +192,18 @@ def coco_captions(path: Path) -> Path:
     return path
 
 
+_SERVER: dict = {}
+
+
 @pytest.fixture(scope="session")
 def nsd_bucket(tmp_path_factory) -> MiniNSD:
-    """A moto S3 server on 127.0.0.1 holding the miniature bucket (public-read objects)."""
+    """A moto S3 server on 127.0.0.1 holding the miniature bucket (public-read objects).
+
+    One server per test session, shared by every module that imports this fixture.
+    """
+    if "mini" in _SERVER:
+        yield _SERVER["mini"]
+        return
     from moto.server import ThreadedMotoServer
 
     mini = build(tmp_path_factory.mktemp("nsd_source") / "bucket")
@@ -204,6 +213,8 @@ def nsd_bucket(tmp_path_factory) -> MiniNSD:
     mini.endpoint = f"http://127.0.0.1:{port}"
     try:
         public_policy_upload(mini.endpoint, mini)
+        _SERVER["mini"] = mini
         yield mini
     finally:
+        _SERVER.pop("mini", None)
         server.stop()

@@ -116,3 +116,28 @@ def test_placeholder_tokens_are_never_generated(arch, dataset):
     assert not (answer == image_id).any()
     feats, _ = ex.forward(batch)
     assert np.isfinite(feats).all()
+
+
+def _left_padded(ex, batch: dict, n_pad: int = 3) -> dict:
+    """The same batch with ``n_pad`` extra pad tokens on the left of every prompt."""
+    out = dict(batch)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    out["input_ids"] = torch.cat([torch.full((ids.shape[0], n_pad), ex.pad_id), ids], dim=1)
+    out["attention_mask"] = torch.cat([torch.zeros((ids.shape[0], n_pad), dtype=mask.dtype), mask], 1)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["llava", "qwen2_5_vl", "qwen2_audio", "idefics2"])
+@pytest.mark.parametrize("mode", ["prompt", "response"])
+def test_left_padding_does_not_change_features(arch, mode, dataset):
+    """A stimulus batched with longer prompts (so left-padded) gets the same features.
+
+    Pads are excluded from pooling and from attention; rotary positions are
+    relative, so the shifted numbering of a padded row changes nothing.
+    """
+    ex = _extractor(arch, mode=mode, max_new_tokens=3)
+    batch = _batch(ex, dataset)
+    plain, plain_texts = ex.forward(batch)
+    padded, padded_texts = ex.forward(_left_padded(ex, batch))
+    np.testing.assert_allclose(padded, plain, rtol=1e-4, atol=1e-4)
+    assert padded_texts == plain_texts

@@ -1,17 +1,6 @@
 # Algonauts 2023 challenge release (kind "algonauts2023"): files placed in raw_dir by
 # the user (the release needs a sign-up), converted to the store contracts.
-from brainalign.datasets.nsd_rois import resource_path
-
-
-def algonauts2023_block(wildcards):
-    return dataset_cfg(wildcards.dataset).get("algonauts2023", {})
-
-
-def algonauts2023_roi_groups(wildcards):
-    path = algonauts2023_block(wildcards).get(
-        "roi_groups", "resources/rois/nsd/groups.yaml"
-    )
-    return str(resource_path(path))
+from brainalign.datasets import nsd_workflow as nsdw
 
 
 rule algonauts2023_stimuli:
@@ -27,8 +16,8 @@ rule algonauts2023_stimuli:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset).get("raw_dir", "data"),
-        block=algonauts2023_block,
+        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
+        block=lambda wc: nsdw.block(config, wc.dataset, "algonauts2023"),
         subjects=lambda wc: subjects(wc.dataset),
     script:
         "../scripts/algonauts2023_stimuli.py"
@@ -37,7 +26,7 @@ rule algonauts2023_stimuli:
 rule algonauts2023_brain:
     input:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        roi_groups=algonauts2023_roi_groups,
+        roi_groups=lambda wc: nsdw.algonauts2023_roi_groups(config, wc.dataset),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -49,8 +38,8 @@ rule algonauts2023_brain:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset).get("raw_dir", "data"),
-        block=algonauts2023_block,
+        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
+        block=lambda wc: nsdw.block(config, wc.dataset, "algonauts2023"),
         subjects=lambda wc: subjects(wc.dataset),
     script:
         "../scripts/algonauts2023_brain.py"

@@ -1,52 +1,9 @@
 # Natural Scenes Dataset (kind "nsd"): one anonymous S3 download per needed key,
 # images by ranged reads of nsd_stimuli.hdf5, one brain store per subject.
-from brainalign.datasets import nsd_layout
-from brainalign.datasets.nsd_rois import resource_path
-
-
-def nsd_settings(dataset):
-    return nsd_layout.settings(dataset_cfg(dataset).get("nsd", {}))
-
-
-def nsd_raw_dir(dataset):
-    return dataset_cfg(dataset).get("raw_dir", "data")
-
-
-def nsd_roots():
-    """Raw folders of the configured NSD datasets."""
-    return sorted({nsd_raw_dir(d).rstrip("/") for d in datasets_of_kind("nsd")})
-
-
-def nsd_source(root):
-    """Block of the NSD dataset whose files live under ``root`` (bucket, endpoint...)."""
-    blocks = [
-        dataset_cfg(d).get("nsd", {})
-        for d in datasets_of_kind("nsd")
-        if nsd_raw_dir(d).rstrip("/") == root
-    ]
-    return blocks[0]
-
-
-def nsd_files(dataset, keys):
-    return [f"{nsd_raw_dir(dataset).rstrip('/')}/{k}" for k in keys]
-
-
-def nsd_brain_inputs(wildcards):
-    cfg = nsd_settings(wildcards.dataset)
-    keys = list(nsd_layout.shared_keys(cfg).values())
-    for group in nsd_layout.subject_keys(cfg, wildcards.subject).values():
-        keys += group
-    files = {
-        "raw": nsd_files(wildcards.dataset, keys),
-        "roi_groups": str(resource_path(cfg["roi_groups"])),
-    }
-    if cfg["glasser"]:
-        files["glasser_groups"] = str(resource_path(cfg["glasser_groups"]))
-    return files
-
+from brainalign.datasets import nsd_workflow as nsdw
 
 # One download rule per raw folder (usually one): each job fetches one key of the bucket.
-for _index, _root in enumerate(nsd_roots()):
+for _index, _root in enumerate(nsdw.nsd_roots(config)):
 
     rule:
         name:
@@ -62,7 +19,7 @@ for _index, _root in enumerate(nsd_roots()):
         resources:
             s3_transfers=1,
         params:
-            block=nsd_source(_root),
+            block=nsdw.nsd_source(config, _root),
             root=_root,
         script:
             "../scripts/nsd_download.py"
@@ -70,9 +27,7 @@ for _index, _root in enumerate(nsd_roots()):
 
 rule nsd_stimuli:
     input:
-        lambda wc: nsd_files(
-            wc.dataset, nsd_layout.shared_keys(nsd_settings(wc.dataset)).values()
-        ),
+        lambda wc: nsdw.stimuli_inputs(config, wc.dataset),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -87,8 +42,8 @@ rule nsd_stimuli:
     resources:
         s3_transfers=1,
     params:
-        raw_dir=lambda wc: nsd_raw_dir(wc.dataset),
-        block=lambda wc: dataset_cfg(wc.dataset).get("nsd", {}),
+        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
+        block=lambda wc: nsdw.block(config, wc.dataset),
         subjects=lambda wc: subjects(wc.dataset),
     script:
         "../scripts/nsd_stimuli.py"
@@ -96,7 +51,7 @@ rule nsd_stimuli:
 
 rule nsd_brain:
     input:
-        unpack(nsd_brain_inputs),
+        unpack(lambda wc: nsdw.brain_inputs(config, wc.dataset, wc.subject)),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -110,7 +65,7 @@ rule nsd_brain:
     resources:
         mem_mb=16000,
     params:
-        raw_dir=lambda wc: nsd_raw_dir(wc.dataset),
-        block=lambda wc: dataset_cfg(wc.dataset).get("nsd", {}),
+        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
+        block=lambda wc: nsdw.block(config, wc.dataset),
     script:
         "../scripts/nsd_brain.py"

@@ -244,6 +244,30 @@ def test_ranged_file_reads_exact_bytes(nsd_bucket):
     assert f.read() == data[-10:]
 
 
+def test_ranged_reads_retry_short_answers(nsd_bucket):
+    import io
+
+    from botocore.response import StreamingBody
+
+    key = "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
+    data = (nsd_bucket.root / key).read_bytes()
+    client = s3_client(nsd_bucket.endpoint)
+    cuts = {"left": 1}
+
+    def cut_once(parsed, **_):
+        if cuts["left"]:
+            cuts["left"] -= 1
+            body = parsed["Body"].read()
+            parsed["Body"] = StreamingBody(io.BytesIO(body[:-3]), len(body) - 3)
+
+    client.meta.events.register("after-call.s3.GetObject", cut_once)
+    f = RangedS3File(client, BUCKET, key)
+    assert f.fetch(10, 500) == data[10:500] and f.requests == 2
+    cuts["left"] = 5
+    with pytest.raises(S3DownloadError, match=r"range 10-499 of .*got 487 bytes after 3 attempts"):
+        f.fetch(10, 500)
+
+
 def test_stimulus_table_with_captions(nsd_bucket, raw, tmp_path):
     res = tmp_path / "res"
     cfg = block(nsd_bucket, coco_annotations=[str(coco_captions(tmp_path / "captions_train2017.json"))])

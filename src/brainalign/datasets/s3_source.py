@@ -176,26 +176,32 @@ class RangedS3File(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
-    def fetch(self, start: int, stop: int) -> bytes:
-        """Bytes ``[start, stop)`` of the object in one range GET."""
+    def fetch(self, start: int, stop: int, attempts: int = 3) -> bytes:
+        """Bytes ``[start, stop)`` of the object in one range GET (retried on short or broken reads)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         stop = min(stop, self.size)
         if stop <= start:
             return b""
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{stop - 1}")["Body"]
-            data = body.read()
-        except (ClientError, BotoCoreError) as err:
-            raise S3DownloadError(f"range {start}-{stop - 1} of s3://{self.bucket}/{self.key}: {err}") from err
-        with self._lock:
-            self.requests += 1
-            self.bytes_fetched += len(data)
-        if len(data) != stop - start:
-            raise S3DownloadError(
-                f"range {start}-{stop - 1} of s3://{self.bucket}/{self.key}: got {len(data)} bytes"
-            )
-        return data
+        where = f"range {start}-{stop - 1} of s3://{self.bucket}/{self.key}"
+        problem = ""
+        for attempt in range(1, attempts + 1):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{stop - 1}")["Body"]
+                data = body.read()
+            except ClientError as err:
+                raise S3DownloadError(f"{where}: {err}") from err
+            except (BotoCoreError, OSError) as err:  # connection dropped mid-body
+                problem = str(err)
+                continue
+            with self._lock:
+                self.requests += 1
+                self.bytes_fetched += len(data)
+            if len(data) == stop - start:
+                return data
+            problem = f"got {len(data)} bytes"
+            log.warning("%s: attempt %d/%d %s", where, attempt, attempts, problem)
+        raise S3DownloadError(f"{where}: {problem} after {attempts} attempts")
 
     def _block(self, index: int) -> bytes:
         if index in self._cache:

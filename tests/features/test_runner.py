@@ -172,3 +172,13 @@ def test_resolved_revision_of_a_cached_snapshot(tmp_path, monkeypatch):
     assert runner.resolved_revision({"hub_id": "org/m", "revision": "main"}) == "abc123"
     assert runner.resolved_revision({"hub_id": "org/other", "revision": "main"}) == ""
     assert runner.resolved_revision({"config": {"model_type": "llava"}}) == ""
+
+
+def test_rule_features_fill_threads_with_workers():
+    models = REPO / "config" / "models.yaml"
+    cfg = {"device": "auto", "batch_size": 4, "num_workers": 0, "gpu": 0, "mem_mb": 8000,
+           "runtime": 120}
+    big = runner.rule_features(models, "llava-1.5-7b", cfg)
+    assert "gpu" not in big and "mem_mb" not in big and big["batch_size"] == 4
+    assert big["num_workers"] == runner.rule_resources(models, "llava-1.5-7b", cfg)["threads"] - 1
+    assert runner.rule_features(models, "llava-tiny", cfg)["num_workers"] == 0

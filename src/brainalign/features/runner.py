@@ -11,6 +11,7 @@ reruns from scratch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -524,6 +525,31 @@ def job_resources(entry: dict[str, Any], features: dict[str, Any] | None = None)
         "runtime": max(runtime, int(features.get("runtime", 0) or 0)),
         "threads": threads,
     }
+
+
+@functools.lru_cache(maxsize=None)
+def _registry_at(path: str) -> dict[str, dict]:
+    return load_registry(path)
+
+
+def rule_resources(models_yaml: str | os.PathLike, model: str,
+                   features: dict[str, Any]) -> dict[str, int]:
+    """:func:`job_resources` of ``model`` (registry read once per workflow run)."""
+    return job_resources(get_model(_registry_at(str(models_yaml)), model), features)
+
+
+def rule_features(models_yaml: str | os.PathLike, model: str,
+                  features: dict[str, Any]) -> dict[str, Any]:
+    """``extract_features`` keyword arguments of one job from the config's ``features`` block.
+
+    Cluster keys are dropped; on a GPU job left at ``num_workers: 0`` the DataLoader
+    workers fill the job's threads.
+    """
+    out = {k: v for k, v in features.items() if k not in ("gpu", "mem_mb", "runtime")}
+    res = rule_resources(models_yaml, model, features)
+    if res["gpu"] and not out.get("num_workers"):
+        out["num_workers"] = res["threads"] - 1
+    return out
 
 
 def _layer_ids(entry: dict[str, Any], n_layers: int) -> list[int]:

@@ -51,7 +51,7 @@ rule figure:
     output:
         report(
             f"{RESULTS}/{{dataset}}/figures/{{figure}}.{{ext}}",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category="{dataset}",
             subcategory="figures",
         ),

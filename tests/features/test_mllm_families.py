@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from brainalign.features.mllm_tiny import BUILDERS, tiny_entry, write_tiny_registry
+from brainalign.stores import json_attr
 
 FIRST_CODE = {"image": "IC", "video": "AR1", "audio": "AU1"}
 ROWS = {"image": "image", "video": "clip", "audio": "audio"}
@@ -59,4 +60,5 @@ def test_prompt_and_response_modes(arch, dataset, extract, tmp_path, tiny_yaml):
     assert resp.generated_text.shape == (len(ids),)
     assert all(isinstance(t, str) for t in resp.generated_text.values)
     assert resp.attrs["max_new_tokens"] == 3
+    assert json_attr(resp, "generation")["do_sample"] is False
     assert not np.allclose(resp.features.values, feats)

@@ -238,6 +238,16 @@ class MLLMExtractor:
             texts.append(tok.decode(ids, skip_special_tokens=True).strip())
         return feats, texts
 
+    def _generation(self) -> dict[str, Any]:
+        """Decoding settings: ours, over the model's own generation config."""
+        cfg = getattr(self.model, "generation_config", None)
+        try:
+            defaults = cfg.to_diff_dict() if cfg is not None else {}
+        except Exception:  # noqa: BLE001 - description only
+            defaults = {}
+        return {"do_sample": False, "num_beams": 1, "max_new_tokens": self.max_new_tokens,
+                "eos_token_id": sorted(self.eos_ids), "model_generation_config": defaults}
+
     def attrs(self) -> dict[str, Any]:
         return {
             "prompt_template": self.template,
@@ -247,6 +257,7 @@ class MLLMExtractor:
             "response_pooling": "answer positions before the first EOS, one forward pass"
             if self.mode == "response" else "none",
             "suppressed_tokens": self.suppress if self.mode == "response" else [],
+            "generation": self._generation() if self.mode == "response" else {},
             "sampling_rate": self.rate if self.input_kind == "audio" else 0,
             "frames": self.frames if self.input_kind == "video" else 0,
         }

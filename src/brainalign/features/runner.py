@@ -346,6 +346,8 @@ def run_batches(extractor, stimuli, root, partial: PartialStore, batch_size: int
             for k in range(0, len(indices), bs):
                 consume_safely(indices[k : k + bs], None)
 
+    if num_workers > 0:  # tokenizers' own threads do not survive the fork into workers
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     remaining = list(todo)
     while remaining:
         loader = torch.utils.data.DataLoader(

@@ -44,8 +44,27 @@ IMAGE = {
     "CR": "What type of environment is shown in the image?",
     "VR": "What kind of interaction is happening between the animate and inanimate objects here?",
 }
-VIDEO_CODES = ["AR1", "AR2", "VU1", "VU2", "VQA", "VC1", "VC2", "OSR", "CR", "SU", "TO", "VR1",
-               "VR2", "NU", "ESA", "CCU", "GA", "LE"]
+# SPEC.md, study C: the 18 video prompts (codes ours)
+VIDEO = {
+    "AR1": "What are the main events captured in the video?",
+    "AR2": "Describe the activity in the video.",
+    "VU1": "Can you describe the video content in detail?",
+    "VU2": "Can you provide a summary of video?",
+    "VQA": "How many people are in the video, and what are they doing?",
+    "VC1": "Caption the video in a short sentence.",
+    "VC2": "What is this video about?",
+    "OSR": "What are the main objects and people visible in the video? Describe each one briefly.",
+    "CR": "Why did the character take this action? What could have motivated them to do this?",
+    "SU": "Where is this video taken from? What place/landmark is shown in the video?",
+    "TO": "Step-by-step describe the activity shown in the video.",
+    "VR1": "Why is this video funny?",
+    "VR2": "What is unusual about this video?",
+    "NU": "Summarize the main storyline of the movie. What is the central conflict, and how is it resolved?",
+    "ESA": "What emotions do the characters express during the video? How does the video make you feel overall?",
+    "CCU": "What cultural references or norms are represented in the video? How does this shape the characters' actions?",
+    "GA": "Describe the changes in characters' appearances throughout the video, including any noticeable outfit changes.",
+    "LE": "Explain how an early event in the video influences later developments.",
+}
 
 
 @pytest.mark.parametrize("name", sorted(MLLMS))
@@ -83,9 +102,7 @@ def test_study_configs_name_known_mllms():
 def test_instruction_sets_follow_spec():
     sets = load_instructions(INSTRUCTIONS)
     assert sets["image"] == IMAGE
-    assert list(sets["video"]) == VIDEO_CODES
-    assert sets["video"]["AR1"] == "What are the main events captured in the video?"
-    assert sets["video"]["LE"] == "Explain how an early event in the video influences later developments."
+    assert sets["video"] == VIDEO
     assert len(sets["audio"]) == 5 and sets["audio"]["AU1"] == "Describe this audio in detail."
 
 

@@ -24,6 +24,7 @@ import argparse
 import functools
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -181,6 +182,8 @@ def run_runner(tsv: Path, registry: Path, out: Path, mode: str, args, warm_tsv: 
     kw = dict(models_yaml=registry, instructions_yaml=REPO / "config" / "instructions.yaml",
               device=args.device, batch_size=args.batch_size, mode=mode,
               max_new_tokens=args.max_new_tokens, num_workers=args.num_workers)
+    for old in (out, out.with_name(f"warm-{mode}.zarr")):  # measure, never reuse a store
+        shutil.rmtree(old, ignore_errors=True)
     runner.extract_features(warm_tsv, warm_tsv.parent, "bench-llava", INSTRUCTION,
                             out.with_name(f"warm-{mode}.zarr"), **kw)
     runner.extract_features(tsv, tsv.parent, "bench-llava", INSTRUCTION, out, **kw)

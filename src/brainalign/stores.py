@@ -25,10 +25,13 @@ import os
 import platform
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -123,6 +126,44 @@ def _numpy_strings(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+
+def _staging_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+@contextmanager
+def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A hidden sibling folder that replaces ``path`` only if the block succeeds.
+
+    Nothing half-written is ever left under ``path``: on error the staging folder
+    is removed and an existing ``path`` is kept as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _staging_name(path)
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``table`` as a TSV atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _staging_name(path)
+    try:
+        table.to_csv(tmp, sep="\t", index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_store(
     ds: xr.Dataset,
     path: str | os.PathLike,
@@ -134,18 +175,8 @@ def write_store(
     validate(ds, schema, where=str(path))
     ds = _numpy_strings(ds.copy())
     ds.attrs = _jsonable_attrs({"schema": schema, **ds.attrs})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        ds.to_zarr(
-            tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2
-        )
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with staged_dir(path) as tmp:
+        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2)
     return path
 
 

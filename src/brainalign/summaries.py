@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainalign.stores import read_store
+from brainalign.stores import read_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,7 @@ def partition_table(dataset: str, paths: list[str]) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write a TSV atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(path)
+    write_tsv(df, path)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

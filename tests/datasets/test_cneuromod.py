@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import N_PARCELS, TR, parcel_labels
+from cneuromod_data import N_PARCELS, TR, parcel_labels
 
 from brainalign.datasets import cneuromod
 from brainalign.datasets.datalad_source import CredentialsError, DataSourceError

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import encode_movie
+from media import encode_movie
 
 from brainalign.stimuli import video
 

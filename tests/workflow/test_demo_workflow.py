@@ -149,7 +149,7 @@ def test_best_model_and_layer_per_roi(runs, dataset):
     straight, _ = runs
     scores = mean_over_subjects(read_table(straight, dataset, "alignment"), "r")
     for roi, info in truth(straight, dataset)["rois"].items():
-        if not info["best"]:
+        if not info.get("best"):
             continue
         roi_scores = scores[scores["roi"] == roi].sort_values("value", ascending=False)
         top = roi_scores.iloc[0]

@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import xarray as xr
 from brainalign.ceiling import cross_subject_ceiling
 from brainalign.datasets import nsd_rois
 from brainalign.stimuli.video import STIMULUS_COLUMNS
-from brainalign.stores import provenance, write_store
+from brainalign.stores import provenance, staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -157,24 +156,15 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: Sequence[
         for p, i in zip(imgs, ids_per_subject[s]):
             files.setdefault(i, p)
     split, group = split_and_groups(ids_per_subject, cfg)
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir(parents=True)
-    try:
+    with staged_dir(out_dir) as tmp:
+        tmp.mkdir(parents=True)
         rows = []
         for i in sorted(files):
             _link(files[i], tmp / f"{i}.png")
             rows.append(dict(stimulus_id=i, modality="image", path=str((out_dir / f"{i}.png").relative_to(out_tsv.parent)),
                              text="", run=group[i], onset="", duration="", split=split[i]))
         table = pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    part = out_tsv.with_name(f".{out_tsv.name}.{uuid.uuid4().hex[:8]}.tmp")
-    table.to_csv(part, sep="\t", index=False)
-    os.replace(part, out_tsv)
+    write_tsv(table, out_tsv)
     return table
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ from brainalign.datasets import datalad_source
 from brainalign.datasets.movie_ceiling import cross_subject, split_half_ceiling
 from brainalign.stimuli.transcripts import read_transcript, word_rows
 from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie
-from brainalign.stores import provenance, write_store
+from brainalign.stores import provenance, staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -232,11 +230,7 @@ def _segments(root: Path, manifest: pd.DataFrame, cfg: dict) -> set[str]:
 
 
 def _write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    table.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, path)
+    write_tsv(table, path)
 
 
 # --------------------------------------------------------------------- stimuli
@@ -262,9 +256,8 @@ def prepare_stimuli(
         )
     out_tsv, out_dir = Path(out_tsv), Path(out_dir)
     rel_root = out_tsv.parent
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
     parts = []
-    try:
+    with staged_dir(out_dir) as tmp:
         for seg in tqdm(segments, desc="cutting movies", unit="run"):
             split = split_of(seg, cfg)
             if cfg.get("stimuli_dir"):
@@ -288,12 +281,6 @@ def prepare_stimuli(
         out_dir_rel = out_dir.relative_to(rel_root) if out_dir.is_relative_to(rel_root) else None
         if out_dir_rel is None:
             raise CNeuroModError(f"stimulus folder {out_dir} must lie inside {rel_root}")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     _write_tsv(stim, out_tsv)
     return stim
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from brainalign.datasets.nsd_layout import (
 )
 from brainalign.datasets.nsd_fetch import client
 from brainalign.stimuli.video import STIMULUS_COLUMNS
-from brainalign.stores import provenance, write_store
+from brainalign.stores import provenance, staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +48,7 @@ IMAGE_CACHE = "nsddata_stimuli/png"
 
 # --------------------------------------------------------------------- stimuli
 def _write_tsv(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    table.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, path)
+    write_tsv(table, path)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -100,9 +96,8 @@ def prepare_stimuli(
     log.info("fetched %d images in %d range requests (%.1f MB)", stats["images"], stats["requests"],
              stats["bytes"] / 1e6)
     rel_root = out_tsv.parent
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir(parents=True)
-    try:
+    with staged_dir(out_dir) as tmp:
+        tmp.mkdir(parents=True)
         rows = []
         for (nsd_id, first), sp, txt in zip(images[["nsd_id", "first_session"]].itertuples(index=False), split, text):
             name = nsd_images.cache_path(cache, nsd_id).name
@@ -111,12 +106,6 @@ def prepare_stimuli(
                              path=str((out_dir / name).relative_to(rel_root)), text=txt,
                              run=f"ses{int(first):02d}", onset="", duration="", split=sp))
         table = pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     _write_tsv(table, out_tsv)
     return table
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def encode_movie(path: Path, seconds: float = 4.0, fps: int = 10, rate: int = 22050,
@@ -40,7 +39,3 @@ def encode_movie(path: Path, seconds: float = 4.0, fps: int = 10, rate: int = 22
     c.close()
     return path
 
-
-@pytest.fixture
-def movie(tmp_path) -> Path:
-    return encode_movie(tmp_path / "movie.mp4")

@@ -1,0 +1,6 @@
+"""Shared test helpers: `tests/` on the import path for helper modules (media.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

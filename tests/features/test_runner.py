@@ -174,11 +174,17 @@ def test_resolved_revision_of_a_cached_snapshot(tmp_path, monkeypatch):
     assert runner.resolved_revision({"config": {"model_type": "llava"}}) == ""
 
 
-def test_rule_features_fill_threads_with_workers():
+def test_rule_features_and_threads_of_loader_workers():
     models = REPO / "config" / "models.yaml"
-    cfg = {"device": "auto", "batch_size": 4, "num_workers": 0, "gpu": 0, "mem_mb": 8000,
+    cfg = {"device": "auto", "batch_size": 4, "num_workers": "auto", "gpu": 0, "mem_mb": 8000,
            "runtime": 120}
     big = runner.rule_features(models, "llava-1.5-7b", cfg)
     assert "gpu" not in big and "mem_mb" not in big and big["batch_size"] == 4
-    assert big["num_workers"] == runner.rule_resources(models, "llava-1.5-7b", cfg)["threads"] - 1
-    assert runner.rule_features(models, "llava-tiny", cfg)["num_workers"] == 0
+    assert big["num_workers"] == "auto"
+    # a GPU job gets cores for its loader workers, a CPU job only its main process
+    assert runner.rule_resources(models, "llava-1.5-7b", cfg)["threads"] > 1
+    assert runner.rule_resources(models, "llava-tiny", cfg)["threads"] == 1
+    # an explicit worker count sizes the job
+    fixed = {**cfg, "num_workers": 2}
+    assert runner.rule_resources(models, "llava-1.5-7b", fixed)["threads"] == 3
+    assert runner.rule_features(models, "llava-1.5-7b", fixed)["num_workers"] == 2

@@ -544,14 +544,10 @@ def rule_features(models_yaml: str | os.PathLike, model: str,
                   features: dict[str, Any]) -> dict[str, Any]:
     """``extract_features`` keyword arguments of one job from the config's ``features`` block.
 
-    Cluster keys are dropped; on a GPU job left at ``num_workers: 0`` the DataLoader
-    workers fill the job's threads.
+    Cluster keys (gpu, mem_mb, runtime) are dropped; ``num_workers: auto`` is resolved
+    inside the job from the cores it was given (see :func:`resolve_workers`).
     """
-    out = {k: v for k, v in features.items() if k not in ("gpu", "mem_mb", "runtime")}
-    res = rule_resources(models_yaml, model, features)
-    if res["gpu"] and not out.get("num_workers"):
-        out["num_workers"] = res["threads"] - 1
-    return out
+    return {k: v for k, v in features.items() if k not in ("gpu", "mem_mb", "runtime")}
 
 
 def _layer_ids(entry: dict[str, Any], n_layers: int) -> list[int]:

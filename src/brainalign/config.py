@@ -100,6 +100,21 @@ def _close_matches(name: str, options: list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def resource_path(path: str | Path) -> Path:
+    """``path`` as given, or relative to the project root when it does not exist as given.
+
+    Lets configs name the project's own data (``resources/...``) while the workflow
+    runs in another working directory.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (PROJECT / path).exists():
+        return PROJECT / path
+    return path
+
+
 def load_config(config: dict, root: str | Path = ".") -> dict:
     """Validate ``config`` (a copy, defaults filled) against the schemas and registries."""
     root = Path(root)

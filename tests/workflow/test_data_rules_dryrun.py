@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ["movie10_multimodal", "movie10_video_audio_mllm", "friends_vision_language", "nsd_mllm"]
 
 STUB = """
+from pathlib import Path
+from brainalign.config import load_config
+
+PROJECT = Path("ROOT")
+config.update(load_config(config, root=PROJECT))
+
+
 include: "ROOT/workflow/rules/common.smk"
 include: "ROOT/workflow/rules/data_cneuromod.smk"
 include: "ROOT/workflow/rules/data_custom.smk"

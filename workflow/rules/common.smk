@@ -1,6 +1,6 @@
 import re
 
-from brainalign.config import feature_sets, ref_name
+from brainalign.config import feature_sets, ref_name, resource_path
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
@@ -112,6 +112,11 @@ def partition_metric(wildcards):
 # ---- data_cneuromod
 def cneuromod_block(wildcards):
     return dataset_cfg(wildcards.dataset)["cneuromod"]
+
+
+def cneuromod_roi_groups(wildcards):
+    """ROI group file: as configured, or the project's copy under resources/."""
+    return str(resource_path(cneuromod_block(wildcards)["roi_groups"]))
 
 
 def cneuromod_labels(wildcards):

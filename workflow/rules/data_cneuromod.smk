@@ -57,9 +57,7 @@ rule cneuromod_brain:
         manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         labels=cneuromod_labels,
-        roi_groups=lambda wc: cneuromod_block(wc).get(
-            "roi_groups", "resources/rois/schaefer1000_7net_groups.yaml"
-        ),
+        roi_groups=cneuromod_roi_groups,
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:

@@ -17,20 +17,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from brainalign.config import PROJECT, resource_path
 from brainalign.datasets.nsd_layout import NSDError
 
 log = logging.getLogger(__name__)
 
-PROJECT = Path(__file__).resolve().parents[3]
 RESOURCES = PROJECT / "resources" / "rois" / "nsd"
-
-
-def resource_path(path: str | os.PathLike) -> Path:
-    """``path`` as given, or relative to the project root when it does not exist as given."""
-    path = Path(path)
-    if not path.exists() and not path.is_absolute() and (PROJECT / path).exists():
-        return PROJECT / path
-    return path
 
 
 def read_label_table(path: str | os.PathLike) -> dict[int, str]:

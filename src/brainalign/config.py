@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import yaml
 from jsonschema import Draft202012Validator, validators

@@ -79,11 +79,29 @@ class Collator:
         if self.input_kind == "video":
             return dict(p(raws, return_tensors="pt", **kw))
         if self.input_kind == "audio":
+            if raws and isinstance(raws[0], dict):
+                return self._audio_in_context(raws)
             kw = {"padding": True, **kw}  # e.g. Whisper needs padding: max_length (30 s)
             batch = dict(p(raws, sampling_rate=self.rate, return_tensors="pt", **kw))
             batch["_n_samples"] = torch.tensor([len(r) for r in raws])
             return batch
         return self._text(raws)
+
+    def _audio_in_context(self, raws: list[dict[str, Any]]) -> dict[str, Any]:
+        """Audio with context: one unpadded sub-batch per input length.
+
+        Inputs of equal length need no padding, so each stimulus' features do not
+        depend on which others share its batch (shorter inputs occur at run starts).
+        """
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(raws):
+            groups.setdefault(len(r["audio"]), []).append(i)
+        out = []
+        for idx in groups.values():
+            sub = self([raws[i]["audio"] for i in idx])
+            sub["_window_samples"] = torch.tensor([int(raws[i]["window_samples"]) for i in idx])
+            out.append((idx, sub))
+        return {"_groups": out, "_size": len(raws)}
 
     def _text(self, raws: list[dict[str, str]]) -> dict[str, Any]:
         tok = self.processor
@@ -145,32 +163,62 @@ class EncoderExtractor:
         return getattr(self.model, self.submodule) if self.submodule else self.model
 
     def _frames_mask(self, batch: dict[str, Any], n_tokens: int) -> torch.Tensor | None:
-        """Mask of real (unpadded) time frames of an audio encoder's output."""
+        """Mask of real (unpadded) time frames of an audio encoder's output.
+
+        With ``_window_samples`` (audio in context) only the frames of the current
+        window, the last ``window / input`` fraction of the real frames, are kept.
+        """
         n = batch.get("_n_samples")
         if n is None:
             return None
+        window = batch.get("_window_samples")
         if "input_features" in batch and hasattr(self.model.config, "max_source_positions"):
             hop = getattr(getattr(self.processor, "feature_extractor", self.processor), "hop_length", 160)
             lengths = torch.tensor([math.ceil(int(x) / hop / 2) for x in n])
         elif hasattr(self.model, "_get_feat_extract_output_lengths"):
             lengths = self.model._get_feat_extract_output_lengths(n)
         else:
+            if window is not None:
+                raise ValueError(
+                    "context_s: cannot map seconds to output frames of "
+                    f"{type(self.model).__name__}; "
+                    "it needs an encoder with time-ordered frames (e.g. Wav2Vec2, HuBERT, Whisper)"
+                )
             return None
         lengths = lengths.clamp(min=1, max=n_tokens)
-        return torch.arange(n_tokens)[None, :] < lengths[:, None]
+        pos = torch.arange(n_tokens)[None, :]
+        mask = pos < lengths[:, None]
+        if window is not None:
+            frac = window.double() / n.double().clamp(min=1)
+            k = (lengths.double() * frac).round().long().clamp(min=1)
+            k = torch.minimum(k, lengths)
+            mask &= pos >= (lengths - k)[:, None]
+        return mask
 
     @torch.inference_mode()
     def forward(self, batch: dict[str, Any]) -> tuple[np.ndarray, None]:
+        if "_groups" in batch:  # audio in context: sub-batches of equal input length
+            out: np.ndarray | None = None
+            for idx, sub in batch["_groups"]:
+                feats, _ = self.forward(sub)
+                if out is None:
+                    out = np.empty((feats.shape[0], batch["_size"], feats.shape[2]), np.float32)
+                out[:, idx] = feats
+            return out, None
         batch = dict(batch)
         mask = batch.pop("_pool_mask", None)
         n_samples = batch.pop("_n_samples", None)
+        window = batch.pop("_window_samples", None)
         inputs = to_device({k: v for k, v in batch.items() if k not in self._drop},
                            self.device, self.dtype)
         out = self._net()(**inputs, output_hidden_states=True)
         states = out.hidden_states
         keep = select_layers(len(states), self.entry.get("layers", "all"))
         if mask is None and n_samples is not None:
-            mask = self._frames_mask({**batch, "_n_samples": n_samples}, states[0].shape[1])
+            extra = {"_n_samples": n_samples}
+            if window is not None:
+                extra["_window_samples"] = window
+            mask = self._frames_mask({**batch, **extra}, states[0].shape[1])
         pooled = [pool(states[i], mask, self.entry.get("pooling", "mean")) for i in keep]
         return torch.stack(pooled).float().cpu().numpy(), None
 

@@ -5,7 +5,11 @@
 * ``image`` -> ``image`` rows, else ``frame`` rows (one PIL image each);
 * ``video`` -> ``clip`` rows; each gathers the ``frame`` rows of its run with onset in
   ``[onset, onset + duration)``, sampled uniformly to the model's frame count;
-* ``audio`` -> ``audio`` rows (wav files, mono, resampled to the model's rate);
+* ``audio`` -> ``audio`` rows (wav files, mono, resampled to the model's rate); with
+  ``context_s`` (registry option) each row also gathers the preceding ``audio`` rows
+  of its run (by onset) that overlap the ``context_s`` seconds ending at the row's
+  end; :func:`decode` joins them before the row and keeps the last ``context_s``
+  seconds, and the extractor pools only the frames of the row's own window;
 * ``audiovisual`` -> ``clip`` rows as for ``video``, each paired with the ``audio``
   rows of its run whose onset lies in the clip window (joined in time order);
 * ``text``  -> ``word`` rows (each word with up to ``context_words`` preceding words of
@@ -43,6 +47,8 @@ class Stimulus:
     text: str = ""
     context: str = ""
     audio_paths: list[str] = field(default_factory=list)
+    context_paths: list[str] = field(default_factory=list)
+    context_s: float = 0.0
 
 
 def read_table(stimuli_tsv: str | os.PathLike) -> pd.DataFrame:
@@ -67,8 +73,13 @@ def _num(value: str) -> float:
     return float(value) if str(value).strip() not in ("", "nan", "NaN") else float("nan")
 
 
-def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20) -> list[Stimulus]:
-    """Rows of ``table`` that a model with ``input_kind`` consumes, as :class:`Stimulus`."""
+def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20,
+                   context_s: float | None = None) -> list[Stimulus]:
+    """Rows of ``table`` that a model with ``input_kind`` consumes, as :class:`Stimulus`.
+
+    ``context_s`` (audio only): seconds of audio input per row, the row's own window
+    included (None: the row alone).
+    """
     by_mod = {m: g for m, g in table.groupby("modality", sort=False)}
 
     def _basic(row: pd.Series, **kw: Any) -> Stimulus:
@@ -90,7 +101,8 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
         rows = by_mod.get("audio")
         if rows is None:
             raise StimulusError("audio models need 'audio' rows; the table has none")
-        return [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
+        out = [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
+        return _audio_context(out, float(context_s)) if context_s else out
     if input_kind == "audiovisual":
         return _pair_audio(select_stimuli(table, "video"), by_mod.get("audio"))
     if input_kind == "video":
@@ -132,6 +144,32 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
     )
 
 
+def _audio_context(stimuli: list[Stimulus], context_s: float) -> list[Stimulus]:
+    """Give each audio row the preceding rows of its run within ``context_s`` seconds."""
+    if not context_s > 0:
+        raise StimulusError(f"context_s must be a positive number of seconds, not {context_s!r}")
+    per_run: dict[str, list[Stimulus]] = {}
+    for s in stimuli:
+        if not (np.isfinite(s.onset) and np.isfinite(s.duration)):
+            raise StimulusError(
+                f"audio row {s.stimulus_id!r} has no onset/duration; context_s needs a time series"
+            )
+        if s.duration > context_s + 1e-9:
+            raise StimulusError(
+                f"context_s={context_s} is shorter than audio row {s.stimulus_id!r} "
+                f"({s.duration} s); it must cover at least one window"
+            )
+        per_run.setdefault(s.run, []).append(s)
+    for rows in per_run.values():
+        rows = sorted(rows, key=lambda s: s.onset)
+        for i, s in enumerate(rows):
+            start = s.onset + s.duration - context_s
+            before = [p for p in rows[:i] if p.onset + p.duration > start + 1e-9]
+            s.context_paths = [p.paths[0] for p in before]
+            s.context_s = context_s
+    return stimuli
+
+
 def _pair_audio(clips: list[Stimulus], audio: pd.DataFrame | None) -> list[Stimulus]:
     """Attach to each clip the audio rows of its run with onset inside the clip window."""
     if audio is None:
@@ -162,10 +200,9 @@ def load_image(path: Path, stimulus_id: str):
         raise StimulusError(f"cannot decode image {path} (stimulus {stimulus_id!r}): {err}") from err
 
 
-def load_audio(path: Path, stimulus_id: str, rate: int) -> np.ndarray:
-    """Decode a wav file to mono float32 at ``rate`` Hz."""
+def read_wav(path: Path, stimulus_id: str) -> tuple[int, np.ndarray]:
+    """Decode a wav file to mono float32 at its own rate: ``(rate, samples)``."""
     from scipy.io import wavfile
-    from scipy.signal import resample_poly
 
     try:
         src_rate, data = wavfile.read(path)
@@ -176,10 +213,45 @@ def load_audio(path: Path, stimulus_id: str, rate: int) -> np.ndarray:
     data = data.astype(np.float32)
     if data.ndim == 2:
         data = data.mean(axis=1)
-    if src_rate != rate:
-        g = gcd(int(src_rate), int(rate))
-        data = resample_poly(data, rate // g, src_rate // g).astype(np.float32)
-    return data
+    return int(src_rate), data
+
+
+def resample(data: np.ndarray, src_rate: int, rate: int) -> np.ndarray:
+    """Resample float32 samples from ``src_rate`` to ``rate`` Hz (polyphase)."""
+    from scipy.signal import resample_poly
+
+    if src_rate == rate:
+        return data
+    g = gcd(int(src_rate), int(rate))
+    return resample_poly(data, rate // g, src_rate // g).astype(np.float32)
+
+
+def load_audio(path: Path, stimulus_id: str, rate: int) -> np.ndarray:
+    """Decode a wav file to mono float32 at ``rate`` Hz."""
+    src_rate, data = read_wav(path, stimulus_id)
+    return resample(data, src_rate, rate)
+
+
+def load_audio_in_context(stim: Stimulus, root: Path, rate: int) -> dict[str, Any]:
+    """The preceding windows and the row's own, joined at the files' rate, then resampled.
+
+    Keeps the last ``stim.context_s`` seconds (never less than the row's window);
+    returns ``{"audio": samples at rate, "window_samples": samples of the row's window}``.
+    Resampling the joined signal once avoids filter edges at every window boundary.
+    """
+    parts = [read_wav(root / p, stim.stimulus_id) for p in stim.context_paths + stim.paths[:1]]
+    src_rate = parts[-1][0]
+    if any(r != src_rate for r, _ in parts):
+        raise StimulusError(
+            f"audio rows joined as context of {stim.stimulus_id!r} have sampling rates "
+            f"{sorted({r for r, _ in parts})}; context needs one rate per run"
+        )
+    current = len(parts[-1][1])
+    joined = np.concatenate([d for _, d in parts])
+    joined = joined[-max(current, round(stim.context_s * src_rate)):]
+    out = resample(joined, src_rate, rate)
+    window = min(len(out), max(1, round(current * len(out) / len(joined))))
+    return {"audio": out, "window_samples": window}
 
 
 def sample_indices(n_available: int, n_wanted: int) -> np.ndarray:
@@ -188,10 +260,16 @@ def sample_indices(n_available: int, n_wanted: int) -> np.ndarray:
 
 
 def decode(stim: Stimulus, root: Path, input_kind: str, *, rate: int = 16000, frames: int = 16) -> Any:
-    """Decode one stimulus into the raw input its family's processor takes."""
+    """Decode one stimulus into the raw input its family's processor takes.
+
+    Audio rows with context decode to ``{"audio": context + window, "window_samples": n}``
+    (the row's own window is the last ``n`` samples).
+    """
     if input_kind == "image":
         return load_image(root / stim.paths[0], stim.stimulus_id)
     if input_kind == "audio":
+        if stim.context_s:
+            return load_audio_in_context(stim, root, rate)
         return load_audio(root / stim.paths[0], stim.stimulus_id, rate)
     if input_kind == "video":
         idx = sample_indices(len(stim.paths), frames)

@@ -72,6 +72,18 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
     _one_of("instruction_set", INSTRUCTION_SETS + (None,))
     _one_of("init", INITS, required=False)
     _one_of("pooling", POOLINGS, required=False)
+    context_s = entry.get("context_s")
+    if context_s is not None:
+        if entry["family"] != "audio" or entry["input"] != "audio":
+            raise RegistryError(
+                f"{where}: model {name!r} sets context_s, which only audio encoders "
+                "(family: audio, input: audio) take"
+            )
+        if isinstance(context_s, bool) or not isinstance(context_s, (int, float)) or context_s <= 0:
+            raise RegistryError(
+                f"{where}: model {name!r} has context_s={context_s!r}; use a positive number "
+                "of seconds or leave it out"
+            )
     sources = [k for k in ("hub_id", "local_path", "config", "weights_url") if entry.get(k)]
     if not sources:
         raise RegistryError(

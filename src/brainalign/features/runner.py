@@ -94,7 +94,9 @@ def stimuli_digest(stimuli: list[Stimulus], root: Path) -> str:
     seen: set[str] = set()
     for s in stimuli:
         row = [s.stimulus_id, s.run, s.onset, s.duration, s.modality, s.paths, s.text, s.context]
-        h.update(json.dumps(row + ([s.audio_paths] if s.audio_paths else [])).encode())
+        row += [s.audio_paths] if s.audio_paths else []
+        row += [s.context_s, s.context_paths] if s.context_s else []
+        h.update(json.dumps(row).encode())
         for p in s.paths + s.audio_paths:
             if p in seen:
                 continue
@@ -408,7 +410,9 @@ def extract_features(
     tdtype = resolve_dtype(dtype, dev, entry.get("dtype", "auto"))
 
     table = read_table(stimuli_tsv)
-    stimuli = select_stimuli(table, entry["input"], context_words=context_words)
+    context_s = entry.get("context_s") if entry["input"] == "audio" else None
+    stimuli = select_stimuli(table, entry["input"], context_words=context_words,
+                             context_s=context_s)
     if not stimuli:
         raise ValueError(f"{stimuli_tsv}: no stimuli for input kind {entry['input']!r}")
     key_parts = {
@@ -419,6 +423,8 @@ def extract_features(
         "dtype": str(tdtype), "stimuli": stimuli_digest(stimuli, root),
         "versions": package_versions(), "resolved_revision": resolved_revision(entry),
     }
+    if context_s:  # keyed only when set, so stores without context keep their keys
+        key_parts["context_s"] = float(context_s)
     key = cache_key(key_parts)
     if existing_key(output) == key:
         log.info("%s is up to date (cache key %s); nothing to do", output, key[:12])
@@ -461,6 +467,7 @@ def extract_features(
         mode=mode_used, pooling=entry.get("pooling", "mean"), dtype=str(tdtype).replace("torch.", ""),
         device=str(dev), cache_key=key, versions=package_versions(),
         context_words=context_words if entry["input"] == "text" else 0,
+        context_s=float(context_s or 0),
         batch_size=stats["batch_size"], throughput=throughput(stats, dev), **extractor.attrs(),
     )
     if not np.isfinite(feats).all():

@@ -467,13 +467,19 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def tiny_entry(arch: str, seed: int = 0) -> dict[str, Any]:
-    """Registry entry of a tiny random ``arch`` model (see :data:`BUILDERS`)."""
+def tiny_entry(arch: str, seed: int = 0, stream: str = "joint") -> dict[str, Any]:
+    """Registry entry of a tiny random ``arch`` model (see :data:`BUILDERS`).
+
+    ``stream``: ``joint`` (language model) or a tower (``vision``, ``audio``), which
+    takes no instruction.
+    """
     if arch not in BUILDERS:
         raise KeyError(f"no tiny builder for architecture {arch!r}; known: {sorted(BUILDERS)}")
     entry = copy.deepcopy(BUILDERS[arch]())
     entry.update(init="random", seed=seed, dtype="float32", pooling="mean", layers="all",
                  instruction_set=entry["input"])
+    if stream != "joint":
+        entry.update(stream=stream, instruction_set=None)
     return entry
 
 

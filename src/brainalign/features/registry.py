@@ -27,6 +27,14 @@ INSTRUCTION_SETS = ("image", "video", "audio")
 INITS = ("pretrained", "random")
 POOLINGS = ("mean", "cls", "first", "last", "mean_frames")
 MLLM_FAMILIES = ("mllm_image", "mllm_video", "mllm_audio")
+# MLLM ``stream``: joint = the language model's layers; vision/audio = the modality tower
+MLLM_STREAMS = {"mllm_image": ("joint", "vision"), "mllm_video": ("joint", "vision"),
+                "mllm_audio": ("joint", "audio")}
+
+
+def is_tower(entry: dict[str, Any]) -> bool:
+    """Whether an MLLM entry reads out a modality tower rather than the language model."""
+    return entry.get("family") in MLLM_FAMILIES and entry.get("stream", "joint") != "joint"
 
 
 class RegistryError(KeyError):
@@ -72,6 +80,13 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
     _one_of("instruction_set", INSTRUCTION_SETS + (None,))
     _one_of("init", INITS, required=False)
     _one_of("pooling", POOLINGS, required=False)
+    if entry["family"] in MLLM_FAMILIES:
+        _one_of("stream", MLLM_STREAMS[entry["family"]], required=False)
+        if is_tower(entry) and entry["instruction_set"] is not None:
+            raise RegistryError(
+                f"{where}: model {name!r} reads the {entry['stream']} tower, which does not see "
+                "the instruction; set instruction_set: null"
+            )
     context_s = entry.get("context_s")
     if context_s is not None:
         if entry["family"] != "audio" or entry["input"] != "audio":

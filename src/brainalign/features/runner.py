@@ -30,6 +30,7 @@ from brainalign.features.inputs import Stimulus, decode, read_table, select_stim
 from brainalign.features.registry import (
     MLLM_FAMILIES,
     get_model,
+    is_tower,
     load_instructions,
     load_registry,
     resolve_instruction,
@@ -167,6 +168,10 @@ def build_extractor(entry, name, device, dtype, instruction_text, mode, max_new_
     from brainalign.features.loading import load_hf
 
     model, processor = load_hf(entry, name, dtype, allow_remote_code)
+    if is_tower(entry):  # only the tower goes to the device; the language model is not run
+        from brainalign.features.mllm_towers import TowerExtractor
+
+        return TowerExtractor(model, processor, entry, device, dtype)
     model = model.to(device)
     if family in MLLM_FAMILIES:
         from brainalign.features.mllm import MLLMExtractor
@@ -402,7 +407,7 @@ def extract_features(
     entry = get_model(registry, model)
     entry["_name"] = model
     instruction_text = resolve_instruction(entry, model, instruction, load_instructions(instructions_yaml))
-    is_mllm = entry["family"] in MLLM_FAMILIES
+    is_mllm = entry["family"] in MLLM_FAMILIES and not is_tower(entry)  # towers: no prompt
     mode_used = mode if is_mllm else "none"
     if is_mllm and mode not in ("prompt", "response"):
         raise ValueError(f"unknown feature mode {mode!r}; allowed: prompt, response")

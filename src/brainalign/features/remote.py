@@ -13,7 +13,9 @@ Backends:
   (``environment: envs/<name>.yaml``). ``adapter: module:function`` names a
   function importable in that environment, called as
   ``function(entry, name, device, dtype)`` and returning an extractor (``collator``,
-  ``forward``, ``attrs``, ``input_kind``), as the built-in families do.
+  ``forward``, ``attrs``, ``input_kind``), as the built-in families do. A bare module
+  name is looked up in ``brainalign.features.adapters`` first; the adapters there
+  import their upstream package only when called.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from brainalign.features.registry import RegistryError
 BACKENDS = ("hf_remote_code", "external")
 UNPINNED = {"", "main", "master", "head", "latest"}
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+ADAPTERS = "brainalign.features.adapters"
 
 
 def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) -> None:
@@ -45,21 +48,39 @@ def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) ->
         )
 
 
+def import_adapter(module: str):
+    """Import an adapter module: a bare name from :data:`ADAPTERS` first, else as given."""
+    if "." not in module:
+        try:
+            return importlib.import_module(f"{ADAPTERS}.{module}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{ADAPTERS}.{module}":
+                raise
+    return importlib.import_module(module)
+
+
 def _external(entry: dict[str, Any], name: str, device, dtype):
     env = entry.get("environment", "its own environment")
     spec = entry.get("adapter")
     if not spec or ":" not in spec:
         raise RegistryError(f"model {name!r}: backend external needs adapter: 'module:function'")
     module, _, func = spec.partition(":")
-    try:
-        build = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as err:
-        raise ModelLoadError(
-            f"model {name!r} needs {env}: its adapter {spec!r} is not importable here ({err}). "
+
+    def _missing(err: Exception) -> ModelLoadError:
+        return ModelLoadError(
+            f"model {name!r} needs {env}: its adapter {spec!r} cannot run here ({err}). "
             f"Create the environment (conda env create -f {env}) and run the extraction in it "
             "(README: Models that need their own environment)."
-        ) from err
-    return build(entry, name, device, dtype)
+        )
+
+    try:
+        build = getattr(import_adapter(module), func)
+    except (ImportError, AttributeError) as err:
+        raise _missing(err) from err
+    try:
+        return build(entry, name, device, dtype)
+    except ImportError as err:  # the adapter imports its upstream package when called
+        raise _missing(err) from err
 
 
 def remote_extractor(entry: dict[str, Any], name: str, device, dtype, allow_remote_code: bool):

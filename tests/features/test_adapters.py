@@ -365,3 +365,18 @@ def test_mplug_build_extractor_wiring(monkeypatch):
     feats, texts = ex.forward(batch)
     assert texts is None and feats.shape == (3, 2, 8)
 
+
+
+def test_runner_passes_instruction_and_mode_to_remote_entries(monkeypatch):
+    import brainalign.features.remote as remote
+    from brainalign.features.runner import build_extractor
+
+    seen = {}
+    monkeypatch.setattr(remote, "remote_extractor",
+                        lambda entry, *a: seen.update(entry) or "extractor")
+    entry = {"family": "remote", "backend": "external", "instruction_set": "image"}
+    assert build_extractor(entry, "m", "cpu", torch.float32, "Describe.", "prompt", 5,
+                           True) == "extractor"
+    got = (seen["_instruction"], seen["_mode"], seen["_max_new_tokens"])
+    assert got == ("Describe.", "prompt", 5)
+    assert "_mode" not in entry  # the registry entry itself is left as it was

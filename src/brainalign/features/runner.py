@@ -164,7 +164,9 @@ def build_extractor(entry, name, device, dtype, instruction_text, mode, max_new_
     if family == "remote":
         from brainalign.features.remote import remote_extractor
 
-        return remote_extractor(entry, name, device, dtype, allow_remote_code)
+        # external adapters of instruction-following models read these private keys
+        run = {"_instruction": instruction_text, "_mode": mode, "_max_new_tokens": max_new_tokens}
+        return remote_extractor({**entry, **run}, name, device, dtype, allow_remote_code)
     from brainalign.features.loading import load_hf
 
     model, processor = load_hf(entry, name, dtype, allow_remote_code)
@@ -408,6 +410,7 @@ def extract_features(
     entry["_name"] = model
     instruction_text = resolve_instruction(entry, model, instruction, load_instructions(instructions_yaml))
     is_mllm = entry["family"] in MLLM_FAMILIES and not is_tower(entry)  # towers: no prompt
+    is_mllm |= entry["family"] == "remote" and entry.get("instruction_set") is not None
     mode_used = mode if is_mllm else "none"
     if is_mllm and mode not in ("prompt", "response"):
         raise ValueError(f"unknown feature mode {mode!r}; allowed: prompt, response")

@@ -178,7 +178,7 @@ def test_rule_features_and_threads_of_loader_workers():
     models = REPO / "config" / "models.yaml"
     cfg = {"device": "auto", "batch_size": 4, "num_workers": "auto", "gpu": 0, "mem_mb": 8000,
            "runtime": 120}
-    big = runner.rule_features(models, "llava-1.5-7b", cfg)
+    big = runner.rule_features(cfg)
     assert "gpu" not in big and "mem_mb" not in big and big["batch_size"] == 4
     assert big["num_workers"] == "auto"
     # a GPU job gets cores for its loader workers, a CPU job only its main process
@@ -187,4 +187,4 @@ def test_rule_features_and_threads_of_loader_workers():
     # an explicit worker count sizes the job
     fixed = {**cfg, "num_workers": 2}
     assert runner.rule_resources(models, "llava-1.5-7b", fixed)["threads"] == 3
-    assert runner.rule_features(models, "llava-1.5-7b", fixed)["num_workers"] == 2
+    assert runner.rule_features(fixed)["num_workers"] == 2

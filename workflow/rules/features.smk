@@ -32,7 +32,7 @@ rule extract_features:
     params:
         model="{model}",
         instruction="{instruction}",
-        features=lambda wc: rule_features(MODELS_YAML, wc.model, config["features"]),
+        features=rule_features(config["features"]),
         models_yaml=config["models_registry"],
         instructions_yaml=config["instructions_registry"],
     script:

@@ -555,8 +555,7 @@ def rule_resources(models_yaml: str | os.PathLike, model: str,
     return job_resources(get_model(_registry_at(str(models_yaml)), model), features)
 
 
-def rule_features(models_yaml: str | os.PathLike, model: str,
-                  features: dict[str, Any]) -> dict[str, Any]:
+def rule_features(features: dict[str, Any]) -> dict[str, Any]:
     """``extract_features`` keyword arguments of one job from the config's ``features`` block.
 
     Cluster keys (gpu, mem_mb, runtime) are dropped; ``num_workers: auto`` is resolved

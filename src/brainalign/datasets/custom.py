@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import xarray as xr
 
 from brainalign.datasets.movie_ceiling import split_half_ceiling
 from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie, decode_audio, write_wav
-from brainalign.stores import provenance, write_store
+from brainalign.stores import provenance, staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +84,6 @@ def _load(path: Path, what: str) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _writer(out_dir: Path):
-    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _finish(tmp: Path, out_dir: Path, table: pd.DataFrame, out_tsv: Path) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    part = out_tsv.with_name(f".{out_tsv.name}.{uuid.uuid4().hex[:8]}.tmp")
-    table[STIMULUS_COLUMNS].to_csv(part, sep="\t", index=False)
-    os.replace(part, out_tsv)
-
-
 def run_lengths(raw_dir: Path, cfg: dict, subject: str, runs: list[str]) -> dict[str, int]:
     """TR count of each run of one subject (read from the array headers)."""
     out = {}
@@ -120,9 +104,9 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str]
     cfg = settings(block)
     raw, out_tsv, out_dir = Path(raw_dir), Path(out_tsv), Path(out_dir)
     rel_root = out_tsv.parent
-    tmp = _writer(out_dir)
     rows: list[dict] = []
-    try:
+    with staged_dir(out_dir) as tmp:
+        tmp.mkdir()
         if cfg["design"] == "events":
             table = _table(raw / cfg["stimuli"], ["stimulus_id", "split"])
             dup = table["stimulus_id"][table["stimulus_id"].duplicated()].unique()
@@ -195,10 +179,7 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str]
                 rows.extend(dict(stimulus_id=f"{run}_tr{i}", modality="clip", path="", text="", run=run,
                                  onset=round(i * tr, 6), duration=tr, split=split) for i in range(lengths[run]))
         stim = pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
-        _finish(tmp, out_dir, stim, out_tsv)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    write_tsv(stim[STIMULUS_COLUMNS], out_tsv)
     return stim
 
 

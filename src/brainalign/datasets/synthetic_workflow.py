@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import uuid
 from pathlib import Path
 
 import pandas as pd
 
 from brainalign.datasets.synthetic import load_feature_stores, simulate_subject, write_ground_truth
 from brainalign.datasets.synthetic_stimuli import make_image_set, make_movie
-from brainalign.stores import write_store
+from brainalign.stores import staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
 
 
 def simulate_stimuli(params: dict, table: Path, files: Path, truth: Path) -> None:
     """Generate stimuli files and table (written last, atomically) and the ground truth."""
-    tmp = files.with_name(f".{files.name}.{uuid.uuid4().hex[:8]}.tmp")
-    stage = tmp / "stimuli"
-    if params["design"] == "images":
-        df = make_image_set(stage, params["seed"], params["n_images"], params["n_test"],
-                            params["n_sessions"], params["image_size"])
-    else:
-        df = make_movie(stage, params["seed"], params["n_runs"], params["trs_per_run"], params["tr"],
-                        params["fps"], params["audio_rate"], params["image_size"], params["n_test_runs"])
-    if files.exists():
-        shutil.rmtree(files)
-    stage.rename(files)
-    shutil.rmtree(tmp, ignore_errors=True)
+    with staged_dir(files) as stage:
+        if params["design"] == "images":
+            df = make_image_set(stage, params["seed"], params["n_images"], params["n_test"],
+                                params["n_sessions"], params["image_size"])
+        else:
+            df = make_movie(stage, params["seed"], params["n_runs"], params["trs_per_run"], params["tr"],
+                            params["fps"], params["audio_rate"], params["image_size"], params["n_test_runs"])
     write_ground_truth(params, truth)
-    tmp_table = table.with_suffix(".tsv.tmp")
-    df.to_csv(tmp_table, sep="\t", index=False)
-    tmp_table.replace(table)
+    write_tsv(df, table)
     log.info("wrote %d stimulus rows (%s)", len(df), df["modality"].value_counts().to_dict())
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from brainalign.metrics import columnwise_pearson
+
 
 def nsd_effective_inverse_n(repeat_counts: ArrayLike) -> float:
     """``1/n`` of the NSD ceiling, corrected for images shown a mixed number of times.
@@ -85,18 +87,6 @@ def split_half_ceiling(rep1: NDArray, rep2: NDArray) -> NDArray[np.float64]:
     r_half = columnwise_pearson(a, b)
     reliability = np.clip(spearman_brown(np.clip(r_half, 0.0, None), 2.0), 0.0, 1.0)
     return np.sqrt(reliability)
-
-
-def columnwise_pearson(a: NDArray, b: NDArray) -> NDArray[np.float64]:
-    """Pearson r between matching columns of two (sample x column) arrays."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * b).sum(axis=0) / denom
-    return np.where(denom > 0, r, np.nan)
 
 
 def fit_saturation(sizes: NDArray, curve: NDArray, taus: NDArray | None = None) -> NDArray:

@@ -136,3 +136,18 @@ def test_store_records_solver_form_edge_share_and_cv_score(event_data):
     driven = brain["roi_mask"].values[0]
     best = ds["cv_score"].values[:, driven].mean(axis=1).argmax()
     assert best == 1  # the driving layer is found from training-set CV alone
+
+
+def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_data):
+    from brainalign.summaries import roi_rows
+
+    brain, feats = event_data
+    narrow = RidgeSettings(alphas=np.array([1e3, 1e4]), n_folds=3)  # every choice sits on an edge
+    ds = encode_features(feats.isel(layer=[1]), brain, narrow, [], 0.05)
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(ds, brain["roi_mask"], {})}
+    assert rows[("roi0", "alpha_at_edge")] == 1.0 and ds.attrs["alpha_edge_fraction"] == 1.0
+    wide = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05)
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(wide, brain["roi_mask"], {})}
+    driven = brain["roi_mask"].values[0]
+    assert rows[("roi0", "cv_r")] == pytest.approx(wide["cv_score"].values[0, driven].mean(), rel=1e-5)
+    assert rows[("roi0", "alpha_at_edge")] < 0.5

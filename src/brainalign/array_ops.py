@@ -85,6 +85,16 @@ class ArrayOps:
             return torch.linalg.eigh(a)
         return np.linalg.eigh(a)
 
+    def solve_spd(self, a: Any, b: Any) -> Any:
+        """``a^-1 b`` for a symmetric positive definite ``a`` (Cholesky)."""
+        if self.is_torch:
+            import torch
+
+            return torch.cholesky_solve(b, torch.linalg.cholesky(a))
+        from scipy.linalg import cho_factor, cho_solve
+
+        return cho_solve(cho_factor(a, lower=True, check_finite=False), b, check_finite=False)
+
     def qr_r(self, a: Any) -> Any:
         """The triangular factor R of a reduced QR decomposition (``||A v|| == ||R v||``)."""
         if self.is_torch:

@@ -204,7 +204,7 @@ class RidgeEncoder:
             coef = np.empty((design.gram.shape[0], targets.size), np.float32)
             for start in range(0, targets.size, chunk):
                 cols = targets[start:start + chunk]
-                w = rs.refit_coefficients(ops, design, ops.asarray(ys[:, cols]), ops.asarray(self.alpha_[cols]))
+                w = rs.refit_coefficients(ops, design, ops.asarray(ys[:, cols]), self.alpha_[cols])
                 coef[:, start:start + len(cols)] = ops.to_numpy(w)
             scale = rs.band_scale(base.x.shape[1], bands, gammas[g]) if len(bands) > 1 else None
             self._coef_parts.append((targets, coef, scale))

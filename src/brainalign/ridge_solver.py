@@ -132,34 +132,40 @@ def projected_targets(design: Design, basis: FoldBasis, y: Any, xty: Any | None)
 def fold_alpha_scores(
     ops: ArrayOps, design: Design, basis: FoldBasis, y: Any, xty: Any | None, alphas: np.ndarray,
 ) -> tuple[Any, Any]:
-    """Validation ``-MSE`` and Pearson r of every alpha for one fold and target chunk (alphas x chunk)."""
+    """Validation ``-MSE`` and Pearson r of every alpha for one fold and target chunk (alphas x chunk).
+
+    The cross terms ``y'pred`` and ``sum(pred)`` of all alphas come from two
+    (alphas x r) @ (r x chunk) products; only ``||pred||^2`` needs one product per alpha.
+    """
     z = projected_targets(design, basis, y, xty)
     yv = y[basis.val]
     n_val = yv.shape[0]
-    cross_basis = basis.val_proj.T @ yv  # (r x chunk)
+    shrink = 1.0 / (basis.eigvals[None, :] + ops.asarray(alphas)[:, None])  # (alphas x r)
+    cross = shrink @ ((basis.val_proj.T @ yv) * z)
+    p_sum = shrink @ (basis.val_sum[:, None] * z)
+    p_sq = ops.zeros(cross.shape)
+    for i in range(len(alphas)):
+        proj = basis.norm_factor @ (z * shrink[i][:, None])
+        p_sq[i] = (proj * proj).sum(0)
     y_sum, y_sq = yv.sum(0), (yv * yv).sum(0)
-    y_ss = y_sq - y_sum * y_sum / n_val
-    neg_mse = ops.zeros((len(alphas), yv.shape[1]))
-    corr = ops.zeros((len(alphas), yv.shape[1]))
-    for i, alpha in enumerate(alphas):
-        dz = z / (basis.eigvals + float(alpha))[:, None]
-        proj = basis.norm_factor @ dz
-        p_sq = (proj * proj).sum(0)
-        cross = (cross_basis * dz).sum(0)
-        p_sum = (basis.val_sum[:, None] * dz).sum(0)
-        neg_mse[i] = -(y_sq - 2 * cross + p_sq) / n_val
-        p_ss = p_sq - p_sum * p_sum / n_val
-        denom = ops.sqrt(p_ss.clip(min=0) * y_ss.clip(min=0))
-        corr[i] = (cross - p_sum * y_sum / n_val) / (denom + (denom == 0))
-    return neg_mse, corr
+    neg_mse = -(y_sq[None, :] - 2 * cross + p_sq) / n_val
+    cov = cross - p_sum * y_sum[None, :] / n_val
+    denom = ops.sqrt((p_sq - p_sum * p_sum / n_val).clip(min=0) * (y_sq - y_sum * y_sum / n_val).clip(min=0)[None, :])
+    return neg_mse, cov / (denom + (denom == 0))
 
 
-def refit_coefficients(ops: ArrayOps, design: Design, y: Any, alpha: Any) -> Any:
-    """Weights on all training rows with one alpha per target: primal (p x t) or dual (n x t)."""
-    eigvals, vecs = ops.eigh(design.gram)
-    eigvals = ops.cast(eigvals, "float32")
-    eigvals = eigvals * (eigvals > 0)
-    vecs = ops.cast(vecs, "float32")
+def refit_coefficients(ops: ArrayOps, design: Design, y: Any, alpha: np.ndarray) -> Any:
+    """Weights on all training rows with one alpha per target: primal (p x t) or dual (n x t).
+
+    One Cholesky factorisation of ``G + alpha I`` (G the float64 Gram or kernel) per
+    distinct chosen alpha: cheaper than a full eigendecomposition while few alphas
+    are in use, and exact.
+    """
     rhs = design.x.T @ y if design.form == "primal" else y
-    z = vecs.T @ rhs
-    return vecs @ (z / (eigvals[:, None] + alpha[None, :]))
+    out = ops.zeros(tuple(rhs.shape))
+    eye = ops.cast(np.eye(design.gram.shape[0]), "float64")
+    for value in np.unique(alpha):
+        cols = ops.index(np.flatnonzero(alpha == value))
+        out[:, cols] = ops.cast(ops.solve_spd(design.gram + float(value) * eye, ops.cast(rhs[:, cols], "float64")),
+                                "float32")
+    return out

@@ -49,10 +49,7 @@ def _describe(error) -> str:
     elif error.validator == "uniqueItems":
         message = f"{error.instance!r} lists an entry twice; allowed: each entry once"
     elif error.validator == "pattern" and error.schema.get("description", "").startswith("a name used"):
-        message += f"; allowed: {error.schema['description']}"
-    elif error.validator == "propertyNames" or (
-            error.validator == "pattern" and list(error.relative_schema_path)[:1] == ["propertyNames"]):
-        message += "; allowed names: letters, digits, '-', '_' and '.' (not first)"
+        message = f"{error.instance!r} is not an allowed name; allowed: {error.schema['description'].split(': ', 1)[1]}"
     return f"config key '{where}': {message}"
 
 

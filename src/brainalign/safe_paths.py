@@ -37,11 +37,11 @@ def inside(root: str | os.PathLike, relative: str | os.PathLike, where: str) -> 
     """
     rel = str(relative)
     if not rel or os.path.isabs(rel):
-        raise UnsafeNameError(f"{where}: {rel!r} must be a non-empty path relative to {root}")
+        raise UnsafeNameError(f"{where}: {rel!r} is not allowed; give a path inside {root}, relative to it")
     base = os.path.normpath(os.path.abspath(root))
     full = os.path.normpath(os.path.join(base, rel))
     if full == base or os.path.commonpath([base, full]) != base:
-        raise UnsafeNameError(f"{where}: {rel!r} leads outside {root} (to {full}); paths must stay inside it")
+        raise UnsafeNameError(f"{where}: {rel!r} leads outside {root} (to {full}); allowed: a path inside {root}")
     return Path(root) / os.path.relpath(full, base)
 
 

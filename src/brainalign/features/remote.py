@@ -24,7 +24,7 @@ import importlib
 from typing import Any
 
 from brainalign.features.loading import ModelLoadError
-from brainalign.features.registry import RegistryError, is_pinned
+from brainalign.features.registry import COMMIT, RegistryError, is_pinned  # noqa: F401 - COMMIT re-exported
 
 BACKENDS = ("hf_remote_code", "external")
 ADAPTERS = "brainalign.features.adapters"

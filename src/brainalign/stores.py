@@ -92,9 +92,11 @@ def validate(ds: xr.Dataset, schema: str, where: str = "dataset") -> None:
 def provenance(**extra: Any) -> dict[str, Any]:
     """Attributes recording who wrote a store, when, and with which packages."""
     import brainalign
+    from brainalign.rerun import code_version
 
     attrs: dict[str, Any] = {
         "brainalign_version": brainalign.__version__,
+        "code_version": code_version(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "xarray": xr.__version__,

@@ -377,3 +377,34 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
     )
     write_store(ds, out, "brain")
     return ds
+
+
+def raw_inputs(raw_dir: str | os.PathLike, block: dict, subject: str | None = None) -> list[str]:
+    """Raw files a rule reads (rule inputs, so replacing one reruns the rule).
+
+    ``subject=None``: the stimulus table and the stimulus files it names; else the
+    subject's responses (events: responses and samples; time series: one file per
+    run of the stimulus table, and the test repeats), the ROI file and a given
+    noise ceiling. Names and paths are checked as in the prepare functions.
+    """
+    cfg = settings(block)
+    raw = Path(raw_dir)
+    table_path = _raw(raw, cfg["stimuli"], "custom.stimuli")
+    table = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False) if table_path.exists() else None
+    if subject is None:
+        files = [table_path]
+        if table is not None and "path" in table:
+            files += [_raw(raw, p, f"{table_path}, column path") for p in table["path"] if p]
+        return sorted({str(f) for f in files})
+    files = [_raw(raw, cfg["rois"], "custom.rois")]
+    if cfg["design"] == "events":
+        files += [_raw(raw, cfg[k].format(subject=subject), f"custom.{k}") for k in ("responses", "samples")]
+    else:
+        runs = sorted(set(table["run"])) if table is not None and "run" in table else []
+        files += [_raw(raw, cfg["runs"].format(subject=subject, run=_name(r, f"{table_path}, column run")),
+                       "custom.runs") for r in runs]
+        files += [_raw(raw, p.format(subject=subject), f"custom.test_repeats.{r}")
+                  for r, p in (cfg.get("test_repeats") or {}).items()]
+    ceiling = _raw(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
+    files += [ceiling] if ceiling.exists() else []
+    return sorted({str(f) for f in files})

@@ -128,7 +128,7 @@ def test_6_deleted_intermediate_store_is_named_and_remade(tiny):
                           "--rerun", "--cores", "2"], cwd=tiny, capture_output=True, text=True, env=env(),
                          timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "1 of 2 stores to remake" in out.stdout
+    assert "1 of 3 stores to remake" in out.stdout
     assert store.is_dir()
     assert {p.name: p.read_bytes() for p in (tiny / "results/tiny/tables").glob("*.tsv")} == tables
     assert planned(tiny) == {}

@@ -1,17 +1,6 @@
 # Algonauts 2023 challenge release (kind "algonauts2023"): files placed in raw_dir by
 # the user (the release needs a sign-up), converted to the store contracts.
-from brainalign.datasets import algonauts2023 as algonauts2023_data
 from brainalign.datasets import nsd_workflow as nsdw
-
-
-def algonauts2023_raw_inputs(dataset, subject=None):
-    """The release files a rule reads: replacing one reruns the rule."""
-    return algonauts2023_data.raw_inputs(
-        nsdw.raw_dir(config, dataset),
-        nsdw.block(config, dataset, "algonauts2023"),
-        subjects(dataset),
-        subject,
-    )
 
 
 rule algonauts2023_stimuli:

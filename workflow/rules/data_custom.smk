@@ -1,13 +1,5 @@
 # The user's own data (kind "custom"): validated and converted to the store contracts.
 # The raw files are inputs: replacing one (e.g. a subject's responses.npy) reruns its rules.
-from brainalign.datasets import custom as custom_data
-
-
-def custom_raw_inputs(dataset, subject=None):
-    cfg = dataset_cfg(dataset)
-    return custom_data.raw_inputs(cfg["raw_dir"], cfg["custom"], subject)
-
-
 rule custom_stimuli:
     input:
         raw=lambda wc: custom_raw_inputs(wc.dataset),

@@ -52,7 +52,7 @@ def snakemake(workdir: Path, config: str, *args: str, check: bool = True) -> str
 
 
 def planned(workdir: Path, config: str = "config.yaml", *args: str) -> dict[str, int]:
-    text = snakemake(workdir, config, "-n", "--quiet", "rules", *args)
+    text = snakemake(workdir, config, *args, "-n", "--quiet", "rules")
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text, re.M) if m[1] != "total"}
 
 

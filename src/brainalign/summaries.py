@@ -104,9 +104,18 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     write_tsv(df, path)
 
 
+# Columns holding names a user gives (ROI, subject, model, run, ...) or labels: read as
+# text, so names such as "NA", "NULL", "None" or "nan" stay names.
+TEXT_COLUMNS = ("dataset", "subject", "roi", "model", "instruction", "metric", "a", "b", "removed",
+                "score", "analysis", "run", "label")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table`."""
-    return pd.read_csv(path, sep="\t")
+    """Read a table written by :func:`write_table`: names as text, only empty numbers missing."""
+    header = pd.read_csv(path, sep="\t", nrows=0).columns
+    text = [c for c in header if c in TEXT_COLUMNS]
+    return pd.read_csv(path, sep="\t", keep_default_na=False, dtype={c: str for c in text},
+                       na_values={c: [""] for c in header if c not in text})
 
 
 def summarize_dataset(

@@ -132,6 +132,27 @@ def custom_block(wildcards):
     return dataset_cfg(wildcards.dataset)["custom"]
 
 
+def custom_raw_inputs(dataset, subject=None):
+    """The raw files of the user that a job reads; replacing one reruns the job."""
+    from brainalign.datasets import custom
+
+    cfg = dataset_cfg(dataset)
+    return custom.raw_inputs(cfg["raw_dir"], cfg["custom"], subject)
+
+
+# ---- data_algonauts2023
+def algonauts2023_raw_inputs(dataset, subject=None):
+    """The release files that a job reads; replacing one reruns the job."""
+    from brainalign.datasets import algonauts2023, nsd_workflow
+
+    return algonauts2023.raw_inputs(
+        nsd_workflow.raw_dir(config, dataset),
+        nsd_workflow.block(config, dataset, "algonauts2023"),
+        subjects(dataset),
+        subject,
+    )
+
+
 # ---- synthetic
 def synthetic_drivers(wildcards):
     """Feature stores of the models that drive the synthetic ROIs."""

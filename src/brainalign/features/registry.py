@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,55 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
         raise RegistryError(
             f"{where}: model {name!r} sets trust_remote_code but pins no revision"
         )
+    check_factories(name, entry.get("processor"), where)
+
+
+UNPINNED = {"", "main", "master", "head", "latest"}
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# Callables a registry ``processor: {factory: ...}`` may name (the library's own builders).
+PROCESSOR_FACTORIES = ("brainalign.features.mllm_tiny:byte_tokenizer",)
+
+
+def is_pinned(revision: object) -> bool:
+    """Whether ``revision`` is a commit hash (not a branch or tag name such as ``main``)."""
+    rev = str(revision or "")
+    return rev.lower() not in UNPINNED and bool(COMMIT.match(rev))
+
+
+def runs_remote_code(entry: dict[str, Any]) -> bool:
+    """Whether loading ``entry`` executes code that is not part of the installed libraries."""
+    return entry.get("family") == "remote" or bool(entry.get("trust_remote_code"))
+
+
+def check_remote_code(name: str, entry: dict[str, Any], allow_remote_code: bool,
+                      where: str = "models.yaml") -> None:
+    """Remote code needs the config's opt-in and a pinned commit; factories an allow-listed builder."""
+    if runs_remote_code(entry):
+        if not allow_remote_code:
+            raise RegistryError(
+                f"{where}: model {name!r} runs code that is not part of the installed libraries "
+                "(family remote or trust_remote_code); allowed only with features: "
+                "{allow_remote_code: true} in the config")
+        if not is_pinned(entry.get("revision")):
+            raise RegistryError(
+                f"{where}: model {name!r} runs remote code but its revision {entry.get('revision')!r} is "
+                "not a pinned commit; allowed: a commit hash (7 to 40 hex digits) in revision:")
+    check_factories(name, entry.get("processor"), where)
+
+
+def check_factories(name: str, spec: Any, where: str = "models.yaml") -> None:
+    """Every ``factory`` inside a processor spec must be one of :data:`PROCESSOR_FACTORIES`."""
+    if isinstance(spec, dict):
+        factory = spec.get("factory")
+        if factory is not None and factory not in PROCESSOR_FACTORIES:
+            raise RegistryError(
+                f"{where}: model {name!r} processor factory {factory!r} is not allowed; allowed: "
+                f"{', '.join(PROCESSOR_FACTORIES)} (or class: <transformers class>)")
+        for value in spec.values():
+            check_factories(name, value, where)
+    elif isinstance(spec, list):
+        for value in spec:
+            check_factories(name, value, where)
 
 
 def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:

@@ -21,15 +21,12 @@ Backends:
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any
 
 from brainalign.features.loading import ModelLoadError
-from brainalign.features.registry import RegistryError
+from brainalign.features.registry import COMMIT, RegistryError, is_pinned  # noqa: F401 - COMMIT re-exported
 
 BACKENDS = ("hf_remote_code", "external")
-UNPINNED = {"", "main", "master", "head", "latest"}
-COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 ADAPTERS = "brainalign.features.adapters"
 
 
@@ -40,8 +37,7 @@ def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) ->
             f"model {name!r} runs code that is not part of the installed libraries; enable it "
             "explicitly with features: {allow_remote_code: true} in the config"
         )
-    rev = str(entry.get("revision") or "")
-    if rev.lower() in UNPINNED or not COMMIT.match(rev):
+    if not is_pinned(entry.get("revision")):
         raise RegistryError(
             f"model {name!r} runs remote code but its revision {entry.get('revision')!r} is not a "
             "pinned commit; set revision: <commit hash> in config/models.yaml"

@@ -1,8 +1,10 @@
 """Features of one model x instruction for one dataset (all layers, one store)."""
 
+import sys
 from pathlib import Path
 
 from brainalign.features import extract_features
+from brainalign.features.registry import RegistryError
 from brainalign.logs import snakemake_log
 
 log = snakemake_log(snakemake)
@@ -20,6 +22,9 @@ try:
         instructions_yaml=project / snakemake.params.instructions_yaml,
         **snakemake.params.features,
     )
+except RegistryError as err:  # a registry or opt-in setting to fix: one line, no traceback
+    log.error("feature extraction refused: %s", err)
+    sys.exit(1)
 except Exception:
     log.exception("feature extraction failed")
     raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ FAMILIES = (
     "mllm_audio",
     "remote",
 )
-INPUTS = ("image", "video", "audio", "audiovisual", "text")
+INPUTS = ("image", "video", "audio", "audiovisual", "video_text", "text")
 INSTRUCTION_SETS = ("image", "video", "audio")
 INITS = ("pretrained", "random")
 POOLINGS = ("mean", "cls", "first", "last", "mean_frames")
@@ -110,10 +111,35 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
         raise RegistryError(
             f"{where}: model {name!r} is init: pretrained but has no hub_id/local_path/weights_url"
         )
-    if entry.get("trust_remote_code") and not entry.get("revision"):
+    if entry.get("trust_remote_code") and not (entry.get("revision") or entry.get("code_revision")):
         raise RegistryError(
-            f"{where}: model {name!r} sets trust_remote_code but pins no revision"
+            f"{where}: model {name!r} sets trust_remote_code but pins no revision or code_revision"
         )
+
+
+UNPINNED = {"", "none", "main", "master", "head", "latest"}
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def _pinned(value: Any) -> bool:
+    return str(value or "").lower() not in UNPINNED and bool(COMMIT.match(str(value)))
+
+
+def pin_problem(entry: dict[str, Any], name: str, where: str = "config/models.yaml") -> str | None:
+    """One line naming the registry key a remote-code entry still has to pin, or None.
+
+    ``backend: external`` runs upstream code checked out at ``code_revision``; its hub
+    weights (``hub_id``) are read at ``revision``. ``hf_remote_code`` runs the code of
+    its hub repository at ``revision``.
+    """
+    if entry.get("backend") == "external" and not _pinned(entry.get("code_revision")):
+        return (f"{where}: models.{name}.code_revision is {entry.get('code_revision')!r}, not a "
+                "pinned commit of the model's upstream code; set it to the commit hash")
+    if (entry.get("backend") != "external" or entry.get("hub_id")) and not _pinned(entry.get("revision")):
+        repo = f" of hub repository {entry['hub_id']}" if entry.get("hub_id") else ""
+        return (f"{where}: models.{name}.revision is {entry.get('revision')!r}, not a pinned "
+                f"commit{repo}; set it to the commit hash")
+    return None
 
 
 def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:

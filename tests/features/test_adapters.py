@@ -21,12 +21,12 @@ from brainalign.features.loading import ModelLoadError
 from brainalign.features.registry import RegistryError
 from brainalign.features.remote import import_adapter, remote_extractor
 
-ADAPTERS = ("mplug_owl_adapter", "merlot_reserve_adapter")
+ADAPTERS = ("mplug_owl_adapter", "merlot_reserve_adapter", "kimi_audio_adapter")
 
 
 BLOCK = """
 import importlib.abc, sys
-BLOCKED = {"mplug_owl", "mreserve", "jax", "jaxlib", "flax", "tensorflow"}
+BLOCKED = {"mplug_owl", "mreserve", "jax", "jaxlib", "flax", "tensorflow", "kimia_infer"}
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -55,7 +55,8 @@ def test_bare_adapter_names_resolve_to_the_package(name):
 
 
 @pytest.mark.parametrize("name,upstream", [("mplug_owl_adapter", "mplug_owl"),
-                                           ("merlot_reserve_adapter", "mreserve")])
+                                           ("merlot_reserve_adapter", "mreserve"),
+                                           ("kimi_audio_adapter", "kimia_infer")])
 def test_missing_upstream_names_the_environment(name, upstream):
     entry = {"backend": "external", "adapter": f"{name}:build_extractor",
              "environment": "envs/x.yaml", "revision": "a" * 40, "hub_id": "h",

@@ -2,7 +2,12 @@ import re
 
 from snakemake.logging import logger
 
-from brainalign.config import feature_sets, ref_name, remote_code_problems, resource_path
+from brainalign.config import (
+    feature_sets,
+    ref_name,
+    remote_code_problems,
+    resource_path,
+)
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"

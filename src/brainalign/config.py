@@ -202,6 +202,8 @@ def remote_code_problems(cfg: dict) -> list[str]:
     """
     from brainalign.features.registry import pin_problem
 
+    if "_models" not in cfg:  # a config not validated by load_config (registry not read)
+        return []
     allowed = cfg.get("features", {}).get("allow_remote_code", False)
     out: list[str] = []
     for name in sorted({m for ds in cfg["datasets"].values() for m in ds["models"]}):

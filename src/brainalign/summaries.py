@@ -27,6 +27,8 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
+    grid = np.asarray(ds.attrs.get("alphas", []), dtype=np.float32)
+    edges = grid[[0, -1]] if grid.size > 1 else None
     for li, layer in enumerate(ds["layer"].values):
         r = ds["r"].values[li]
         r2 = ds["r2"].values[li]
@@ -43,6 +45,10 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
             }
             if "roi_p_perm" in ds:
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            if "cv_score" in ds:  # training-set CV r: selects layers without looking at the test set
+                values["cv_r"] = np.nanmean(ds["cv_score"].values[li][m]) if m.any() else np.nan
+            if m.any() and edges is not None:
+                values["alpha_at_edge"] = float(np.isin(ds["alpha"].values[li][m], edges).mean())
             for metric, value in values.items():
                 rows.append({**base, "roi": roi, "layer": int(layer), "metric": metric, "value": float(value)})
     return rows

@@ -102,3 +102,52 @@ def test_encode_job_writes_store(tmp_path, event_data):
     ds = read_store(out, "encoding")
     assert ds.sizes == {"layer": 3, "voxel": 40, "roi": 2}
     assert json_attr(ds, "alphas") == pytest.approx(list(np.logspace(-1, 4, 10)))
+
+
+def test_nested_cv_picks_alphas_without_outer_test_runs(event_data, monkeypatch):
+    from brainalign import encoder as encoder_module
+
+    brain, feats = event_data
+    seen = []
+    real_fit = encoder_module.RidgeEncoder.fit
+
+    def spy(self, x, y, groups):
+        seen.append(set(np.asarray(groups).tolist()))
+        return real_fit(self, x, y, groups)
+
+    monkeypatch.setattr(encoder_module.RidgeEncoder, "fit", spy)
+    ds = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05, outer_folds=7)
+    runs = set(brain["run"].values.tolist())
+    assert len(seen) == 7  # one fit per outer fold, each with its own inner CV
+    held_out = [runs - s for s in seen]
+    assert all(len(h) == 1 for h in held_out)  # 7 runs, 7 outer folds: one run held out each time
+    assert set().union(*held_out) == runs  # every run is an outer test run exactly once
+    assert ds.attrs["outer_folds"] == 7
+    driven = brain["roi_mask"].values[0]
+    assert ds["r"].values[0, driven].mean() > 0.6 and abs(ds["r"].values[0, ~driven].mean()) < 0.1
+
+
+def test_store_records_solver_form_edge_share_and_cv_score(event_data):
+    brain, feats = event_data
+    ds = encode_features(feats, brain, SETTINGS, [], 0.05)
+    assert ds.attrs["solver_form"] == "primal"  # 240 training images > 8 units
+    assert 0.0 <= ds.attrs["alpha_edge_fraction"] <= 1.0
+    assert ds["cv_score"].shape == ds["r"].shape
+    driven = brain["roi_mask"].values[0]
+    best = ds["cv_score"].values[:, driven].mean(axis=1).argmax()
+    assert best == 1  # the driving layer is found from training-set CV alone
+
+
+def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_data):
+    from brainalign.summaries import roi_rows
+
+    brain, feats = event_data
+    narrow = RidgeSettings(alphas=np.array([1e3, 1e4]), n_folds=3)  # every choice sits on an edge
+    ds = encode_features(feats.isel(layer=[1]), brain, narrow, [], 0.05)
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(ds, brain["roi_mask"], {})}
+    assert rows[("roi0", "alpha_at_edge")] == 1.0 and ds.attrs["alpha_edge_fraction"] == 1.0
+    wide = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05)
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(wide, brain["roi_mask"], {})}
+    driven = brain["roi_mask"].values[0]
+    assert rows[("roi0", "cv_r")] == pytest.approx(wide["cv_score"].values[0, driven].mean(), rel=1e-5)
+    assert rows[("roi0", "alpha_at_edge")] < 0.5

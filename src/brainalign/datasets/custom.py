@@ -228,6 +228,8 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
         if twice:
             rep1 = np.stack([resp[groups[i][0]] for i in twice])
             rep2 = np.stack([resp[groups[i][1]] for i in twice])
+        # the ceiling must be that of what is scored: the mean over each test stimulus' presentations
+        n_presentations = 1.0 / np.mean([1.0 / len(groups[i]) for i in test_ids]) if test_ids else 1.0
         coords = dict(stimulus_id=("sample", ids), run=("sample", [known.loc[i, "run"] for i in ids]),
                       split=("sample", [known.loc[i, "split"] for i in ids]))
         tr = 0.0
@@ -247,14 +249,8 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
         widths = {r: a.shape[1] for r, a in arrays.items()}
         if len(set(widths.values())) != 1:
             raise CustomDataError(f"{subject}: runs differ in voxel count: {widths}")
-        data = np.concatenate([arrays[r] for r in runs])
-        run_col = np.concatenate([[r] * len(arrays[r]) for r in runs])
-        idx = np.concatenate([np.arange(len(arrays[r])) for r in runs])
-        split_of = dict(zip(clips["run"], clips["split"]))
-        coords = dict(stimulus_id=("sample", [f"{r}_tr{i}" for r, i in zip(run_col, idx)]),
-                      run=("sample", run_col), split=("sample", [split_of[r] for r in run_col]),
-                      time=("sample", idx * tr))
         reps = cfg.get("test_repeats") or {}
+        n_presentations = 2.0 if reps else 1.0
         if reps:
             pairs = [(arrays[r], _load(raw / p.format(subject=subject), f"{subject} repeat of {r!r}"))
                      for r, p in reps.items()]
@@ -263,6 +259,15 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
                     raise CustomDataError(f"{subject}: repeat of run {r!r} has shape {b.shape}, run has {a.shape}")
             rep1 = np.concatenate([a for a, _ in pairs])
             rep2 = np.concatenate([b for _, b in pairs])
+            # score against the average of the two presentations: the split-half ceiling is its ceiling
+            arrays.update({r: (a + b) / 2.0 for (a, b), r in zip(pairs, reps)})
+        data = np.concatenate([arrays[r] for r in runs])
+        run_col = np.concatenate([[r] * len(arrays[r]) for r in runs])
+        idx = np.concatenate([np.arange(len(arrays[r])) for r in runs])
+        split_of = dict(zip(clips["run"], clips["split"]))
+        coords = dict(stimulus_id=("sample", [f"{r}_tr{i}" for r, i in zip(run_col, idx)]),
+                      run=("sample", run_col), split=("sample", [split_of[r] for r in run_col]),
+                      time=("sample", idx * tr))
     n_vox = data.shape[1]
     nc_path = raw / cfg["noise_ceiling"].format(subject=subject)
     if nc_path.exists():
@@ -270,7 +275,7 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
         if ceiling.shape != (n_vox,):
             raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
     elif rep1 is not None:
-        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2), np.float32), "split_half"
+        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2, n_presentations), np.float32), "split_half"
     else:
         log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
         ceiling, method = np.ones(n_vox, np.float32), "none"
@@ -280,7 +285,15 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
          "noise_ceiling": (("voxel",), ceiling),
          "roi_mask": (("roi", "voxel"), masks)},
         coords={**coords, "roi": rois, "voxel": np.arange(n_vox)},
-        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method),
+        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method,
+                         test_responses=_scored_description(n_presentations)),
     )
     write_store(ds, out, "brain")
     return ds
+
+
+def _scored_description(n_presentations: float) -> str:
+    """What the test responses of the store are (recorded; the ceiling is that of the same thing)."""
+    if n_presentations <= 1.0:
+        return "single presentation"
+    return f"mean of test presentations (effective n = {n_presentations:.3g})"

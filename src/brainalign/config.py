@@ -218,6 +218,31 @@ def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
             raise ConfigError(f"config key '{where}.{role}.layer': must be an integer layer index")
 
 
+def remote_code_problems(cfg: dict) -> list[str]:
+    """One line per remote-code model of the config that cannot run as configured.
+
+    Lists entries whose code or hub commit is not pinned (naming the registry key to
+    set); a missing ``features.allow_remote_code`` is a config error before this runs.
+    """
+    from brainalign.features.registry import pin_problem, runs_remote_code
+
+    if "_models" not in cfg:  # a config not validated by load_config (registry not read)
+        return []
+    allowed = cfg.get("features", {}).get("allow_remote_code", False)
+    out: list[str] = []
+    for name in sorted({m for ds in cfg["datasets"].values() for m in ds["models"]}):
+        entry = cfg["_models"][name]
+        if not runs_remote_code(entry):
+            continue
+        if not allowed:
+            out.append(f"model {name!r} runs remote code; its jobs stop unless the config sets "
+                       "features: {allow_remote_code: true}")
+        problem = pin_problem(entry, name, where=cfg["models_registry"])
+        if problem:
+            out.append(f"{problem} (its extraction jobs stop until then)")
+    return out
+
+
 def instructions_for(ds: dict, models: dict, instructions: dict, model: str) -> list[str]:
     """Instruction codes a model is run with in a dataset (``["none"]`` without instructions).
 

@@ -37,7 +37,8 @@ def check_all(cfg: dict, models: dict) -> None:
                 _check_synthetic(name, ds, models)
             for model in ds["models"]:
                 check_remote_code(model, models[model], cfg["features"]["allow_remote_code"],
-                                  where=f"{cfg['models_registry']} (used by datasets.{name}.models)")
+                                  where=f"{cfg['models_registry']} (used by datasets.{name}.models)",
+                                  require_pin=False)
     except (UnsafeNameError, RegistryError) as err:
         raise _error(str(err)) from err
     alphas = cfg["encoding"]["alphas"]

@@ -1,10 +1,20 @@
 import re
 
-from brainalign.config import feature_sets, ref_name, resource_path
+from snakemake.logging import logger
+
+from brainalign.config import (
+    feature_sets,
+    ref_name,
+    remote_code_problems,
+    resource_path,
+)
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+
+for _problem in remote_code_problems(config):
+    logger.warning(f"WARNING: {_problem}")
 
 
 wildcard_constraints:

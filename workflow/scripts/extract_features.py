@@ -1,8 +1,10 @@
 """Features of one model x instruction for one dataset (all layers, one store)."""
 
+import sys
 from pathlib import Path
 
 from brainalign.features import extract_features
+from brainalign.features.registry import RegistryError
 from brainalign.features.runner import rule_features
 from brainalign.rerun import job_settings
 from brainalign.logs import snakemake_log
@@ -22,6 +24,9 @@ try:
         instructions_yaml=project / snakemake.config["instructions_registry"],
         **rule_features(job_settings(snakemake.config, snakemake.params.features, "features")),
     )
+except RegistryError as err:  # a registry or opt-in setting to fix: one line, no traceback
+    log.error("feature extraction refused: %s", err)
+    sys.exit(1)
 except Exception:
     log.exception("feature extraction failed")
     raise

@@ -65,6 +65,13 @@ class SubjectData:
         """Design matrix of one layer over all samples (delays applied for time series)."""
         return layer_matrix(features, self.brain, layer_index, self.delays)
 
+    def delay_bands(self, n_columns: int) -> list[slice] | None:
+        """One band per FIR delay of a delayed design (``None`` without delays)."""
+        if not self.delays:
+            return None
+        width = n_columns // len(self.delays)
+        return [slice(i * width, (i + 1) * width) for i in range(len(self.delays))]
+
     def fit(self, x: np.ndarray, settings: RidgeSettings, bands: list[slice] | None = None,
             scale_x: bool = True) -> FitResult:
         """Fit on the training samples of ``x`` and score on its test samples."""
@@ -90,18 +97,19 @@ class LayerScores:
 
 
 def score_layer(data: SubjectData, x: np.ndarray, settings: RidgeSettings, transform: LayerTransform | None,
-                layer: int, scale_x: bool) -> LayerScores:
+                layer: int, scale_x: bool, bands: list[slice] | None = None) -> LayerScores:
     """Train/test fit of one layer (``transform`` may replace the design first)."""
     x_train, x_test = x[data.train], x[data.test]
     if transform is not None:
         x_train, x_test = transform(x_train, x_test, layer)
-    fit = fit_score(x_train, data.y[data.train], x_test, data.y[data.test], data.groups, settings, scale_x=scale_x)
+    fit = fit_score(x_train, data.y[data.train], x_test, data.y[data.test], data.groups, settings,
+                    bands=bands, scale_x=scale_x)
     return LayerScores(fit.r, fit.r2, fit.alpha, fit.cv_score, fit.prediction, data.y[data.test],
                        fit.encoder.edge_fraction_, fit.encoder.form_)
 
 
 def score_layer_nested(data: SubjectData, x: np.ndarray, settings: RidgeSettings, transform: LayerTransform | None,
-                       layer: int, scale_x: bool, outer_folds: int) -> LayerScores:
+                       layer: int, scale_x: bool, outer_folds: int, bands: list[slice] | None = None) -> LayerScores:
     """Nested CV of one layer over all samples: outer folds of whole runs, alphas from inner folds only.
 
     r and R^2 are averaged over outer folds; alphas are the per-voxel median over outer folds.
@@ -113,7 +121,7 @@ def score_layer_nested(data: SubjectData, x: np.ndarray, settings: RidgeSettings
         if transform is not None:
             x_train, x_test = transform(x_train, x_test, layer)
         fit = fit_score(x_train, data.y[train_idx], x_test, data.y[test_idx], data.runs[train_idx], settings,
-                        scale_x=scale_x)
+                        bands=bands, scale_x=scale_x)
         parts.append((fit, test_idx))
     order = np.concatenate([t for _, t in parts])
     return LayerScores(
@@ -155,6 +163,7 @@ def encode_features(
     layer_transform: LayerTransform | None = None,
     scale_x: bool = True,
     outer_folds: int = 0,
+    banding: str = "none",
 ) -> xr.Dataset:
     """Fit and score a ridge model per layer of ``features`` for ``brain``'s voxels.
 
@@ -162,17 +171,21 @@ def encode_features(
     callers (the residual analysis) replace a layer's design before fitting;
     ``scale_x=False`` keeps the design's column variances (see ``fit_score``).
     ``outer_folds > 0`` switches to nested cross-validation over all samples
-    (the train/test split is then not used).
+    (the train/test split is then not used). ``banding="delays"`` fits banded
+    ridge with one band (own regularisation) per FIR delay.
     """
+    if banding not in ("none", "delays"):
+        raise ValueError(f"unknown banding {banding!r}; allowed: none, delays")
     data = SubjectData.from_brain(brain, delays, block_size)
     roi_mask = brain["roi_mask"].values
     scores, roi_r, roi_p = [], [], []
     for li in tqdm(range(features.sizes["layer"]), desc=f"encode {features.attrs.get('model')}", unit="layer"):
         x = data.design(features, li)
+        bands = data.delay_bands(x.shape[1]) if banding == "delays" else None
         if outer_folds:
-            s = score_layer_nested(data, x, settings, layer_transform, li, scale_x, outer_folds)
+            s = score_layer_nested(data, x, settings, layer_transform, li, scale_x, outer_folds, bands)
         else:
-            s = score_layer(data, x, settings, layer_transform, li, scale_x)
+            s = score_layer(data, x, settings, layer_transform, li, scale_x, bands)
         r, p = roi_permutation_test(s.prediction, s.observed, roi_mask, n_permutations, data.block_size, seed + li)
         scores.append(s)
         roi_r.append(r)
@@ -189,6 +202,7 @@ def encode_features(
         "alpha_edge_fraction": round(edge, 6),
         "n_folds": settings.n_folds,
         "outer_folds": int(outer_folds),
+        "banding": banding if data.delays else "none",
         "delays": data.delays,
         "ceiling_min": ceiling_min,
         "scored_against": brain.attrs.get("test_responses", "test responses of the brain store"),
@@ -213,7 +227,7 @@ def encode_job(features_path: str, brain_path: str, output: str, encoding_cfg: d
     ds = encode_features(
         features, brain, ridge_settings(encoding_cfg), encoding_cfg["delays"], encoding_cfg["ceiling_min"],
         stats_cfg["n_permutations"], stats_cfg["block_size"], stats_cfg["seed"],
-        outer_folds=int(encoding_cfg.get("outer_folds", 0)),
+        outer_folds=int(encoding_cfg.get("outer_folds", 0)), banding=encoding_cfg.get("banding") or "none",
     )
     if ds.attrs["alpha_edge_fraction"] > 0.05:
         log.warning("%.1f%% of voxel x layer fits chose an alpha at an edge of the grid: widen encoding.alphas",

@@ -151,3 +151,31 @@ def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_d
     driven = brain["roi_mask"].values[0]
     assert rows[("roi0", "cv_r")] == pytest.approx(wide["cv_score"].values[0, driven].mean(), rel=1e-5)
     assert rows[("roi0", "alpha_at_edge")] < 0.5
+
+
+def test_banding_by_delay_gives_each_delay_its_own_band(monkeypatch):
+    from brainalign import encoder as encoder_module
+
+    rng = np.random.default_rng(0)
+    n_per_run, n_runs, n_vox = 60, 5, 6
+    runs = np.repeat([f"run-{i}" for i in range(1, n_runs + 1)], n_per_run)
+    time = np.tile(np.arange(n_per_run) * 2.0, n_runs)
+    split = np.where(runs == "run-5", "test", "train")
+    x = rng.standard_normal((n_runs * n_per_run, 3))
+    y = rng.standard_normal((n_runs * n_per_run, n_vox))
+    brain = brain_dataset(y, runs, split, tr=2.0, time=time)
+    feats = features_dataset(x[None], [f"c{i}" for i in range(len(x))], runs=runs, onsets=time, modality="clip")
+    seen = []
+    real_fit = encoder_module.RidgeEncoder.fit
+
+    def spy(self, xx, yy, groups):
+        seen.append(self.bands)
+        return real_fit(self, xx, yy, groups)
+
+    monkeypatch.setattr(encoder_module.RidgeEncoder, "fit", spy)
+    ds = encode_features(feats, brain, RidgeSettings(alphas=np.logspace(-1, 3, 5), n_folds=2, n_iter=3), [1, 2, 3],
+                         0.05, banding="delays")
+    assert seen == [[slice(0, 3), slice(3, 6), slice(6, 9)]]
+    assert ds.attrs["banding"] == "delays"
+    with pytest.raises(ValueError, match="unknown banding"):
+        encode_features(feats, brain, SETTINGS, [1], 0.05, banding="layers")

@@ -171,7 +171,7 @@ def test_8_trust_remote_code_with_a_branch_is_refused_before_loading(root, monke
     calls = []
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", lambda *a, **k: calls.append(k))
     entry = MODELS["models"]["code-model"]
-    with pytest.raises(RegistryError, match="revision 'main' is not a pinned commit"):
+    with pytest.raises(RegistryError, match="code-model.revision is 'main', not a pinned commit"):
         load_hf(entry, "code-model", None, allow_remote_code=True)
     with pytest.raises(RegistryError, match="allow_remote_code"):
         load_hf({**entry, "revision": "a" * 40}, "code-model", None, allow_remote_code=False)
@@ -179,7 +179,11 @@ def test_8_trust_remote_code_with_a_branch_is_refused_before_loading(root, monke
     cfg = config()
     cfg["datasets"]["demo"]["models"].append("code-model")
     cfg["features"] = {"allow_remote_code": True}
-    rejected(cfg, root, "model 'code-model'", "'main' is not a pinned commit")
+    # an unpinned commit stops that model's jobs (above) and is named at planning time; the rest of a study runs
+    from brainalign.config import remote_code_problems
+
+    problems = remote_code_problems(load_config(cfg, root))
+    assert len(problems) == 1 and "code-model.revision is 'main', not a pinned commit" in problems[0]
     cfg["features"] = {"allow_remote_code": False}
     rejected(cfg, root, "model 'code-model'", "allow_remote_code: true")
 

@@ -178,11 +178,11 @@ def pin_problem(entry: dict[str, Any], name: str, where: str = "config/models.ya
     """
     if entry.get("backend") == "external" and not is_pinned(entry.get("code_revision")):
         return (f"{where}: models.{name}.code_revision is {entry.get('code_revision')!r}, not a "
-                "pinned commit of the model's upstream code; set it to the commit hash (7 to 40 hex digits)")
+                "pinned commit of the model's upstream code; set it to the commit hash")
     if (entry.get("backend") != "external" or entry.get("hub_id")) and not is_pinned(entry.get("revision")):
         repo = f" of hub repository {entry['hub_id']}" if entry.get("hub_id") else ""
         return (f"{where}: models.{name}.revision is {entry.get('revision')!r}, not a pinned "
-                f"commit{repo}; set it to the commit hash (7 to 40 hex digits)")
+                f"commit{repo}; set it to the commit hash")
     return None
 
 

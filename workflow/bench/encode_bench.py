@@ -205,6 +205,41 @@ def bench_shape(shape: Shape, backend: str, skip: set[str]) -> list[dict]:
     return rows
 
 
+def engine_flops(n: int, p: int, t: int, n_alphas: int, folds: int = 5, n_gammas: int = 1) -> float:
+    """Floating-point work of one RidgeEncoder fit (cost model of :mod:`brainalign.ridge_solver`)."""
+    n_val, n_tr = n / folds, n - n / folds
+    r = min(p, n_tr)
+    gram = 2.0 * n * p * min(n, p)
+    per_weighting = folds * (10.0 * r**3 + 4.0 * r * n_tr * t + 2.0 * n_alphas * min(n_val, r) * r * t)
+    refit = min(n_alphas, 10) * r**3 / 3 + 4.0 * r * r * t
+    return gram + n_gammas * per_weighting + refit
+
+
+#: full-size encoding work of each study: (n samples, features, voxels, alphas, band weightings, fits)
+STUDIES = {
+    "A movie10_multimodal (fsaverage6)": (9000, 768 * 5, 81924, 10, 1, 12 * 18 * 4),
+    "A movie10_multimodal (1,000 parcels)": (9000, 768 * 5, 1000, 10, 1, 12 * 18 * 4),
+    "B nsd_mllm (nsdgeneral ~15,000 voxels)": (9000, 4096, 15000, 60, 1, (3 * 10 + 4) * 33 * 4),
+    "C movie10_video_audio_mllm (1,000 parcels, banded by delay)": (9000, 4096 * 5, 1000, 20, 20, 8 * 13 * 33 * 4),
+    "D friends_vision_language (1,000 parcels, nested 5 x 5)": (20000, 768 * 5, 1000, 20, 1, 6 * 13 * 4 * 5),
+}
+
+
+def projections(rows: list[dict]) -> str:
+    """Project each study's encoding time from the measured rate of the largest benchmarked CPU shape."""
+    ours = [r for r in rows if r["method"].startswith("brainalign") and r["n_layers"] == 1 and not r["shape"].startswith("partition")]
+    if not ours:
+        return ""
+    ref = max(ours, key=lambda r: engine_flops(r["n_train"], r["n_features"], r["n_targets"], r["n_alphas"]))
+    rate = engine_flops(ref["n_train"], ref["n_features"], ref["n_targets"], ref["n_alphas"]) / ref["seconds"]
+    lines = [f"Projected from the measured rate of `{ref['shape']}` ({rate / 1e9:.1f} GFLOP/s of the cost model):",
+             "", "| study (full size) | fits | hours per fit | CPU hours |", "|---|---|---|---|"]
+    for name, (n, p, t, m, g, fits) in STUDIES.items():
+        hours = engine_flops(n, p, t, m, n_gammas=g) / rate / 3600
+        lines.append(f"| {name} | {fits:,} | {hours:.2f} | {hours * fits:,.0f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| shape | n x p x targets (layers) | method | seconds | ratio | same alpha | max abs dr |",
              "|---|---|---|---|---|---|---|"]
@@ -232,6 +267,7 @@ def main() -> None:
         rows += bench_shape(SHAPES[name], args.backend, set(args.skip))
         print(markdown([r for r in rows if r["shape"] == name]).split("\n", 2)[-1], flush=True)
     print(markdown(rows))
+    print(projections(rows))
     report = Path(args.report) if args.report else HERE / "reports" / f"encode_bench_{args.backend}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     meta = {"backend": args.backend, "machine": platform.processor() or platform.machine(),

@@ -9,6 +9,17 @@ from brainalign.features.runner import rule_features, rule_resources
 MODELS_YAML = PROJECT / config["models_registry"]
 
 
+def extraction_resources(wildcards):
+    """Cluster resources of one extraction job (registry entry + features block)."""
+    return rule_resources(MODELS_YAML, wildcards.model, config["features"])
+
+
+def extraction_partition(wildcards):
+    """SLURM partition: config `partitions.gpu` for jobs that ask for a GPU, else `.cpu`."""
+    gpu = extraction_resources(wildcards)["gpu"]
+    return config["partitions"]["gpu" if gpu else "cpu"]
+
+
 rule extract_features:
     input:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
@@ -20,15 +31,12 @@ rule extract_features:
         f"{BENCH}/extract_features/{{dataset}}/{{model}}/{{instruction}}.tsv"
     conda:
         "../../envs/features.yaml"
-    threads: lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])["threads"]
+    threads: lambda wc: extraction_resources(wc)["threads"]
     resources:
-        gpu=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])["gpu"],
-        mem_mb=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])[
-            "mem_mb"
-        ],
-        runtime=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])[
-            "runtime"
-        ],
+        gpu=lambda wc: extraction_resources(wc)["gpu"],
+        mem_mb=lambda wc: extraction_resources(wc)["mem_mb"],
+        runtime=lambda wc: extraction_resources(wc)["runtime"],
+        slurm_partition=extraction_partition,
     params:
         model="{model}",
         instruction="{instruction}",

@@ -10,9 +10,12 @@ runs through ``--profile workflow/profiles/slurm`` while the test
   jobs are not submitted again.
 
 It then checks every job in ``sacct`` (partition, CPUs, memory and GPU mapped from the
-rules), one log per job, and tables byte-identical to a local ``--cores`` run.
+rules), one log per job, and tables byte-identical to a local run.
 The extraction job is a CPU stand-in for a GPU model (``features.gpu: 1``): it is
 placed on the ``gpu`` partition with ``--gpus=1`` and runs on the CPU.
+
+The local run is the ``local-gpu`` profile's CPU stand-in run (it needs no SLURM): the
+extraction job asks for ``gpu=1`` of the profile's one GPU and runs on the CPU.
 """
 
 from __future__ import annotations
@@ -109,14 +112,46 @@ def cluster(tmp_path_factory):
     c.stop()
 
 
-@pytest.fixture(scope="module")
-def runs(cluster, tmp_path_factory):
-    """(local workdir, slurm workdir, first run's log, second run's log, cancelled job id)."""
-    local = prepare(tmp_path_factory.mktemp("local"))
-    out = subprocess.run(snakemake(local, "--cores", "2"), capture_output=True, text=True,
-                         env=job_env(), timeout=1200)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+LOCAL_GPU = ROOT / "workflow" / "profiles" / "local-gpu"
 
+
+@pytest.fixture(scope="module")
+def local_gpu_run(tmp_path_factory):
+    """(workdir, log) of the reduced demo through the local-gpu profile on 2 CPU cores."""
+    local = prepare(tmp_path_factory.mktemp("local"))
+    out = subprocess.run(snakemake(local, "--profile", str(LOCAL_GPU), "--cores", "2"),
+                         capture_output=True, text=True, env=job_env(), timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return local, out.stdout + out.stderr
+
+
+def test_local_gpu_profile_dry_run_and_cpu_stand_in(local_gpu_run):
+    local, log = local_gpu_run
+    extraction = log[log.index("rule extract_features:"):]
+    assert re.search(r"resources: .*gpu=1", extraction.split("\n\n")[0]), extraction[:800]
+    assert (local / "results" / DATASET / "tables" / "stats.tsv").exists()
+    assert re.search(r"total\s+45", demo_dry_run("workflow/profiles/local-gpu"))
+
+
+def demo_dry_run(profile: str) -> str:
+    """`snakemake --profile <profile> -n` on the demo, as the README spells it."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--profile", profile, "-n"], cwd=ROOT,
+                         capture_output=True, text=True, env=job_env(), timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def test_slurm_profile_dry_run_without_a_cluster():
+    """The plugin is installed with the project; a dry run needs no SLURM."""
+    log = demo_dry_run("workflow/profiles/slurm")
+    assert re.search(r"total\s+45", log)
+    assert "slurm_partition=gpu" not in log  # the demo's models are CPU-class
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, local_gpu_run, tmp_path_factory):
+    """(local workdir, slurm workdir, first run's log, second run's log, cancelled job id)."""
+    local, _ = local_gpu_run
     work = prepare(tmp_path_factory.mktemp("slurm"))
     first_log = work / "first.log"
     env = job_env(cluster.env)

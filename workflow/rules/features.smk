@@ -4,6 +4,7 @@
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 
+from brainalign.features.environment import model_environment
 from brainalign.features.runner import rule_features, rule_resources
 
 MODELS_YAML = PROJECT / config["models_registry"]
@@ -43,5 +44,8 @@ rule extract_features:
         features=rule_features(config["features"]),
         models_yaml=config["models_registry"],
         instructions_yaml=config["instructions_registry"],
+        # the model's own environment (registry `environment:`; "" = this interpreter)
+        environment=lambda wc: model_environment(MODELS_YAML, wc.model) or "",
+        envs_dir=config["envs_dir"],
     script:
         "../scripts/extract_features.py"

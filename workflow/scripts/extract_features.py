@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from brainalign.features import extract_features
+from brainalign.envs import env_python
+from brainalign.features.environment import extract_in
 from brainalign.logs import snakemake_log
 
 log = snakemake_log(snakemake)
@@ -10,7 +11,8 @@ stimuli = Path(snakemake.input.stimuli)
 # Registry paths in the config are relative to the project root, not the working directory.
 project = next(p for p in Path(snakemake.scriptdir).resolve().parents if (p / "workflow" / "Snakefile").exists())
 try:
-    extract_features(
+    extract_in(
+        env_python(snakemake.params.environment, snakemake.params.envs_dir),
         stimuli_tsv=stimuli,
         stimuli_root=stimuli.parent,
         model=snakemake.params.model,

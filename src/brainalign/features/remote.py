@@ -69,8 +69,8 @@ def _external(entry: dict[str, Any], name: str, device, dtype):
     def _missing(err: Exception) -> ModelLoadError:
         return ModelLoadError(
             f"model {name!r} needs {env}: its adapter {spec!r} cannot run here ({err}). "
-            f"Create the environment (conda env create -f {env}) and run the extraction in it "
-            "(README: Models that need their own environment)."
+            f"Create the environment (make env-{env}) and run the extraction through the "
+            "workflow, which runs it there (README: Models that need their own environment)."
         )
 
     try:

@@ -194,7 +194,9 @@ def test_every_job_is_an_sbatch_job_in_sacct(runs, cluster):
 
 
 def tres(record: dict[str, str]) -> dict[str, float]:
-    """``cpu=8,mem=62.50G,gres/gpu=1`` -> {"cpu": 8, "mem_mb": 64000, "gres/gpu": 1}."""
+    """TRES ``cpu=8,mem=62.50G`` and TresPerJob ``gres:gpu:1`` -> cpu, mem_mb, gpu.
+
+    (Without slurmdbd, gres/gpu cannot be a tracked TRES; the request is in TresPerJob.)"""
     scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 ** 2}
     out = {}
     for item in record["TRES"].split(","):
@@ -203,6 +205,8 @@ def tres(record: dict[str, str]) -> dict[str, float]:
             out["mem_mb"] = round(float(value[:-1]) * scale[value[-1]])
         else:
             out[key] = float(value)
+    per_job = record.get("TresPerJob", "")
+    out["gpu"] = int(per_job.rsplit(":", 1)[1]) if per_job.startswith("gres:gpu:") else 0
     return out
 
 
@@ -210,14 +214,14 @@ def test_resources_mapped_from_the_rules(runs, cluster):
     _, _, first, second, _ = runs
     jobs = {**submitted(first), **submitted(second)}
     expected = {  # rule -> (partition, cpus, mem_mb, gpus, time limit): profile, registry
-        "extract_features": ("gpu", 5, 8000, 1, "02:00:00"),
+        "extract_features": ("gpu", 1, 8000, 1, "02:00:00"),  # CPU-class model, GPU floor
         "encode": ("cpu", 8, 64000, 0, "08:00:00"),
     }
     for jobid, rule in jobs.items():
         record = cluster.job_record(jobid)
         got = tres(record)
         want = expected.get(rule, ("cpu", 1, 8000, 0, "02:00:00"))
-        assert (record["Partition"], got["cpu"], got["mem_mb"], got.get("gres/gpu", 0),
+        assert (record["Partition"], got["cpu"], got["mem_mb"], got["gpu"],
                 record["TimeLimit"]) == want, (rule, record["TRES"])
 
 

@@ -47,5 +47,6 @@ rule extract_features:
         # the model's own environment (registry `environment:`; "" = this interpreter)
         environment=lambda wc: model_environment(MODELS_YAML, wc.model) or "",
         envs_dir=config["envs_dir"],
+        feature_cache=config["feature_cache"],
     script:
         "../scripts/extract_features.py"

@@ -20,6 +20,7 @@ try:
         output=Path(snakemake.output[0]),
         models_yaml=project / snakemake.params.models_yaml,
         instructions_yaml=project / snakemake.params.instructions_yaml,
+        feature_cache=snakemake.params.feature_cache,
         **snakemake.params.features,
     )
 except Exception:

@@ -27,6 +27,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from brainalign.features import cache as features_cache
+from brainalign.features.lock import apply_lock
 from brainalign.features.inputs import Stimulus, decode, read_table, select_stimuli
 from brainalign.features.registry import (
     MLLM_FAMILIES,
@@ -411,7 +412,7 @@ def extract_features(
     output = Path(output)
     root = Path(stimuli_root)
     registry = load_registry(models_yaml)
-    entry = get_model(registry, model)
+    entry = apply_lock(get_model(registry, model), model, models_yaml)
     entry["_name"] = model
     instruction_text = resolve_instruction(entry, model, instruction, load_instructions(instructions_yaml))
     is_mllm = entry["family"] in MLLM_FAMILIES and not is_tower(entry)  # towers: no prompt

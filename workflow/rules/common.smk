@@ -1,6 +1,11 @@
 import re
 
+from snakemake.logging import logger
+
 from brainalign.config import feature_sets, ref_name, resource_path
+from brainalign.features.environment import model_environment
+from brainalign.features.lock import lock_path, read_lock, unpinned
+from brainalign.features.runner import rule_features, rule_resources
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
@@ -140,3 +145,35 @@ def synthetic_drivers(wildcards):
         {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
     )
     return {m: features_path(wildcards.dataset, m, "none") for m in models}
+
+
+# ---- features
+MODELS_YAML = PROJECT / config["models_registry"]
+MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
+_unpinned = unpinned(
+    config["_models"],
+    [m for d in config["datasets"].values() for m in d["models"]],
+    MODELS_YAML,
+)
+if _unpinned:
+    logger.warning(
+        f"unpinned model revisions (no commit in {MODELS_LOCK}): {', '.join(_unpinned)}; "
+        "pin them with: snakemake lock_models"
+    )
+
+
+def extraction_resources(wildcards):
+    """Cluster resources of one extraction job (registry entry + features block)."""
+    return rule_resources(MODELS_YAML, wildcards.model, config["features"])
+
+
+def extraction_partition(wildcards):
+    """SLURM partition: config `partitions.gpu` for jobs that ask for a GPU, else `.cpu`."""
+    gpu = extraction_resources(wildcards)["gpu"]
+    return config["partitions"]["gpu" if gpu else "cpu"]
+
+
+def locked_inputs(wildcards):
+    """The lock file, for hub models it pins (a new pin reruns their extraction)."""
+    pinned = os.path.exists(MODELS_LOCK) and wildcards.model in read_lock(MODELS_LOCK)
+    return [MODELS_LOCK] if pinned else []

@@ -4,40 +4,6 @@
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 
-from snakemake.logging import logger
-
-from brainalign.features.environment import model_environment
-from brainalign.features.lock import lock_path, read_lock, unpinned
-from brainalign.features.runner import rule_features, rule_resources
-
-MODELS_YAML = PROJECT / config["models_registry"]
-MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
-_unpinned = unpinned(
-    config["_models"], [m for d in config["datasets"].values() for m in d["models"]], MODELS_YAML
-)
-if _unpinned:
-    logger.warning(
-        f"unpinned model revisions (no commit in {MODELS_LOCK}): {', '.join(_unpinned)}; "
-        "pin them with: snakemake lock_models"
-    )
-
-
-def extraction_resources(wildcards):
-    """Cluster resources of one extraction job (registry entry + features block)."""
-    return rule_resources(MODELS_YAML, wildcards.model, config["features"])
-
-
-def extraction_partition(wildcards):
-    """SLURM partition: config `partitions.gpu` for jobs that ask for a GPU, else `.cpu`."""
-    gpu = extraction_resources(wildcards)["gpu"]
-    return config["partitions"]["gpu" if gpu else "cpu"]
-
-
-def locked_inputs(wildcards):
-    """The lock file, for hub models it pins (a new pin reruns their extraction)."""
-    pinned = os.path.exists(MODELS_LOCK) and wildcards.model in read_lock(MODELS_LOCK)
-    return [MODELS_LOCK] if pinned else []
-
 
 rule lock_models:
     output:
@@ -45,6 +11,8 @@ rule lock_models:
     log:
         f"{LOGS}/lock_models.log",
     localrule: True
+    conda:
+        "../../envs/features.yaml"
     params:
         models_yaml=config["models_registry"],
     script:

@@ -3,14 +3,15 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+PINS := envs/requirements/features.txt envs/requirements/analysis.txt envs/requirements/datasets.txt
 
 .PHONY: demo test lint dryrun clean slurm conda-envs
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(PINS)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(PINS:%=-c %)  # the pinned, tested versions
 	$(BIN)/python -m pip install --quiet --no-deps imagebind-unofficial==0.1.1  # its deps pin other torch builds
 	touch $@
 

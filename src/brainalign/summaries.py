@@ -27,6 +27,8 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
+    grid = np.asarray(ds.attrs.get("alphas", []), dtype=np.float32)
+    edges = grid[[0, -1]] if grid.size > 1 else None
     for li, layer in enumerate(ds["layer"].values):
         r = ds["r"].values[li]
         r2 = ds["r2"].values[li]
@@ -43,6 +45,10 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
             }
             if "roi_p_perm" in ds:
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            if "cv_score" in ds:  # training-set CV r: selects layers without looking at the test set
+                values["cv_r"] = np.nanmean(ds["cv_score"].values[li][m]) if m.any() else np.nan
+            if m.any() and edges is not None:
+                values["alpha_at_edge"] = float(np.isin(ds["alpha"].values[li][m], edges).mean())
             for metric, value in values.items():
                 rows.append({**base, "roi": roi, "layer": int(layer), "metric": metric, "value": float(value)})
     return rows
@@ -98,9 +104,18 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     write_tsv(df, path)
 
 
+# Columns holding names a user gives (ROI, subject, model, run, ...) or labels: read as
+# text, so names such as "NA", "NULL", "None" or "nan" stay names.
+TEXT_COLUMNS = ("dataset", "subject", "roi", "model", "instruction", "metric", "a", "b", "removed",
+                "score", "analysis", "run", "label")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table`."""
-    return pd.read_csv(path, sep="\t")
+    """Read a table written by :func:`write_table`: names as text, only empty numbers missing."""
+    header = pd.read_csv(path, sep="\t", nrows=0).columns
+    text = [c for c in header if c in TEXT_COLUMNS]
+    return pd.read_csv(path, sep="\t", keep_default_na=False, dtype={c: str for c in text},
+                       na_values={c: [""] for c in header if c not in text})
 
 
 def summarize_dataset(

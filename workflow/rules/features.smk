@@ -40,12 +40,10 @@ rule extract_features:
     params:
         model="{model}",
         instruction="{instruction}",
-        features=rule_features(config["features"]),
-        models_yaml=config["models_registry"],
-        instructions_yaml=config["instructions_registry"],
+        # what the store depends on (rerun triggers); runtime keys come from the config
+        features=trigger_settings(config, "features"),
+        depends=lambda wc: feature_job_params(config, wc.model, wc.instruction),
         # the model's own environment (registry `environment:`; "" = this interpreter)
         environment=lambda wc: model_environment(MODELS_YAML, wc.model) or "",
-        envs_dir=config["envs_dir"],
-        feature_cache=config["feature_cache"],
     script:
         "../scripts/extract_features.py"

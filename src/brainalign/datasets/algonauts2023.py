@@ -283,3 +283,32 @@ def _cross_subject(raw: Path, cfg: dict, subject: str, all_subjects: Sequence[st
                                     np.flatnonzero(split == "test"), groups=groups,
                                     n_bootstrap=cfg["ceiling_bootstraps"], seed=cfg["seed"])
     return np.nan_to_num(ceiling)
+
+
+def raw_inputs(raw_dir: str | os.PathLike, block: dict, subjects: Sequence[str],
+               brain_of: str | None = None) -> list[str]:
+    """Raw files a rule reads (rule inputs, so replacing one reruns the rule).
+
+    Stimuli (``brain_of=None``): every subject's training images and the test list;
+    a subject's brain store: its fMRI and ROI files, and the other subjects' fMRI
+    when the ceiling is cross-subject. Missing folders are left to the rule's own
+    error message.
+    """
+    cfg = settings(block)
+    raw = Path(raw_dir)
+    files: list[Path] = []
+    if brain_of is None:
+        for s in subjects:
+            images = raw / cfg["subject_dir"].format(subject=s) / "training_split" / "training_images"
+            files += sorted(images.glob("*.png")) if images.is_dir() else []
+        files += [Path(cfg["test_list"])] if cfg["test_split"] == "list" and cfg.get("test_list") else []
+        return [str(f) for f in files]
+    fmri_of = subjects if cfg["ceiling"] == "cross_subject" else [brain_of]
+    for s in fmri_of:
+        folder = raw / cfg["subject_dir"].format(subject=s) / "training_split" / "training_fmri"
+        files += [folder / f"{hemi}_training_fmri.npy" for hemi in HEMIS]
+    masks = raw / cfg["subject_dir"].format(subject=brain_of) / "roi_masks"
+    for roi in cfg["roi_files"]:
+        files += [masks / f"{hemi}.{roi}_challenge_space.npy" for hemi in HEMIS]
+        files += [p for p in (masks / f"mapping_{roi}.json", masks / f"mapping_{roi}.npy") if p.exists()][:1]
+    return [str(f) for f in files if f.exists()]

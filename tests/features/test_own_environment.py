@@ -51,7 +51,7 @@ def standin(tmp_path_factory):
     entry = {"family": "remote", "backend": "external", "environment": "mplug-owl",
              "adapter": "standin_adapter:build_extractor", "input": "image",
              "instruction_set": None, "weights_url": "https://example.invalid/none",
-             "trust_remote_code": True, "revision": "21ff9b0bd301fa8d7be107a5ed85b34278eca64f",
+             "trust_remote_code": True, "code_revision": "21ff9b0bd301fa8d7be107a5ed85b34278eca64f",
              "init": "pretrained", "layers": "all", "pooling": "mean"}
     registry = root / "models.yaml"
     registry.write_text(yaml.safe_dump({"models": {"standin-remote": entry,

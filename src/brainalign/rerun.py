@@ -5,8 +5,9 @@ only the settings that change results, plus the resolved registry entry and the
 instruction text of a feature job; runtime settings (batch size, memory, workers,
 bootstrap counts of the tables) are read by the job scripts from the config.
 The library's own code is not tracked by Snakemake: every store records a
-``code_version`` (hash of ``src/brainalign``) in its attributes, and
-``python -m brainalign.store_check --stale-code`` lists stores written by other code.
+``code_version`` (hash of ``src/brainalign``) in its attributes, so that a store
+written by other library code can be told apart (``snakemake --list-code-changes``
+covers the rule scripts only).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainalign.stores import read_store, write_tsv
+from brainalign.stores import json_attr, read_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
-    grid = np.asarray(ds.attrs.get("alphas", []), dtype=np.float32)
+    grid = np.asarray(json_attr(ds, "alphas", []), dtype=np.float32)
     edges = grid[[0, -1]] if grid.size > 1 else None
     for li, layer in enumerate(ds["layer"].values):
         r = ds["r"].values[li]

@@ -138,12 +138,14 @@ def test_store_records_solver_form_edge_share_and_cv_score(event_data):
     assert best == 1  # the driving layer is found from training-set CV alone
 
 
-def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_data):
+def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_data, tmp_path):
     from brainalign.summaries import roi_rows
 
     brain, feats = event_data
     narrow = RidgeSettings(alphas=np.array([1e3, 1e4]), n_folds=3)  # every choice sits on an edge
     ds = encode_features(feats.isel(layer=[1]), brain, narrow, [], 0.05)
+    write_store(ds, tmp_path / "e.zarr", "encoding")  # list attributes come back JSON-encoded
+    ds = read_store(tmp_path / "e.zarr", "encoding")
     rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(ds, brain["roi_mask"], {})}
     assert rows[("roi0", "alpha_at_edge")] == 1.0 and ds.attrs["alpha_edge_fraction"] == 1.0
     wide = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05)

@@ -178,20 +178,6 @@ def synthetic_drivers(wildcards):
 
 
 # ---- features
-MODELS_YAML = PROJECT / config["models_registry"]
-MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
-_unpinned = unpinned(
-    config["_models"],
-    [m for d in config["datasets"].values() for m in d["models"]],
-    MODELS_YAML,
-)
-if _unpinned:
-    logger.warning(
-        f"unpinned model revisions (no commit in {MODELS_LOCK}): {', '.join(_unpinned)}; "
-        "pin them with: snakemake lock_models"
-    )
-
-
 def extraction_resources(wildcards):
     """Cluster resources of one extraction job (registry entry + features block)."""
     return rule_resources(MODELS_YAML, wildcards.model, config["features"])

@@ -5,6 +5,20 @@
 # profile (workflow/profiles/slurm) can place the job.
 
 
+MODELS_YAML = PROJECT / config["models_registry"]
+MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
+_unpinned = unpinned(
+    config["_models"],
+    [m for d in config["datasets"].values() for m in d["models"]],
+    MODELS_YAML,
+)
+if _unpinned:
+    logger.warning(
+        f"unpinned model revisions (no commit in {MODELS_LOCK}): {', '.join(_unpinned)}; "
+        "pin them with: snakemake lock_models"
+    )
+
+
 rule lock_models:
     output:
         MODELS_LOCK,

@@ -111,7 +111,7 @@ def test_wrong_type_and_enum_and_unknown_key(root):
     assert "config key 'encoding.n_folds': 'five' is not of type 'integer'" in msg
     assert "config key 'encoding.backend': 'jax' is not one of ['auto', 'numpy', 'torch', 'torch_cuda']" in msg
     assert "Additional properties are not allowed ('extra' was unexpected); allowed keys:" in msg
-    assert "datasets, encoding, features, figures" in msg
+    assert "datasets, encoding, envs_dir, feature_cache, features, figures" in msg
 
 
 def test_dataset_kind_block_is_validated_with_prefix(root):

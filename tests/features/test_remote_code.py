@@ -83,13 +83,15 @@ def test_remote_code_needs_a_pinned_commit(extract, tmp_path):
 
 
 @pytest.mark.parametrize("name,instruction,env", [
-    ("merlot-reserve-joint", "none", "envs/merlot-reserve.yaml"),
-    ("merlot-reserve-tvqa-joint-language-only", "none", "envs/merlot-reserve.yaml"),
-    ("mplug-owl-7b", "IC", "envs/mplug-owl.yaml"),
+    ("merlot-reserve-joint", "none", "merlot-reserve"),
+    ("merlot-reserve-tvqa-joint-language-only", "none", "merlot-reserve"),
+    ("mplug-owl-7b", "IC", "mplug-owl"),
 ])
 def test_own_environment_models_are_gated(extract, tmp_path, name, instruction, env):
     entry = real_entry(name)
-    assert entry["environment"] == env and (Path(__file__).parents[2] / env).exists()
+    envs = Path(__file__).parents[2] / "envs"
+    assert entry["environment"] == env
+    assert (envs / "requirements" / f"{env}.txt").exists() and (envs / f"{env}.yaml").exists()
     with pytest.raises(RegistryError, match="allow_remote_code"):
         extract(tmp_path / "a", name, instruction)
     assert COMMIT.match(str(entry["code_revision"]))  # the upstream code commit is pinned

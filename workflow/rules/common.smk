@@ -8,6 +8,10 @@ from brainalign.config import (
     remote_code_problems,
     resource_path,
 )
+from brainalign.features.environment import model_environment
+from brainalign.features.lock import lock_path, read_lock, unpinned
+from brainalign.features.runner import rule_resources
+from brainalign.rerun import feature_job_params, trigger_settings
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
@@ -171,3 +175,21 @@ def synthetic_drivers(wildcards):
         {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
     )
     return {m: features_path(wildcards.dataset, m, "none") for m in models}
+
+
+# ---- features
+def extraction_resources(wildcards):
+    """Cluster resources of one extraction job (registry entry + features block)."""
+    return rule_resources(MODELS_YAML, wildcards.model, config["features"])
+
+
+def extraction_partition(wildcards):
+    """SLURM partition: config `partitions.gpu` for jobs that ask for a GPU, else `.cpu`."""
+    gpu = extraction_resources(wildcards)["gpu"]
+    return config["partitions"]["gpu" if gpu else "cpu"]
+
+
+def locked_inputs(wildcards):
+    """The lock file, for hub models it pins (a new pin reruns their extraction)."""
+    pinned = os.path.exists(MODELS_LOCK) and wildcards.model in read_lock(MODELS_LOCK)
+    return [MODELS_LOCK] if pinned else []

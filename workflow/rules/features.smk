@@ -4,15 +4,39 @@
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 
-from brainalign.features.runner import rule_resources
-from brainalign.rerun import feature_job_params, trigger_settings
 
 MODELS_YAML = PROJECT / config["models_registry"]
+MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
+_unpinned = unpinned(
+    config["_models"],
+    [m for d in config["datasets"].values() for m in d["models"]],
+    MODELS_YAML,
+)
+if _unpinned:
+    logger.warning(
+        f"unpinned model revisions (no commit in {MODELS_LOCK}): {', '.join(_unpinned)}; "
+        "pin them with: snakemake lock_models"
+    )
+
+
+rule lock_models:
+    output:
+        MODELS_LOCK,
+    log:
+        f"{LOGS}/lock_models.log",
+    localrule: True
+    conda:
+        "../../envs/features.yaml"
+    params:
+        models_yaml=config["models_registry"],
+    script:
+        "../scripts/lock_models.py"
 
 
 rule extract_features:
     input:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        lock=locked_inputs,
     output:
         directory(f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr"),
     log:
@@ -21,20 +45,19 @@ rule extract_features:
         f"{BENCH}/extract_features/{{dataset}}/{{model}}/{{instruction}}.tsv"
     conda:
         "../../envs/features.yaml"
-    threads: lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])["threads"]
+    threads: lambda wc: extraction_resources(wc)["threads"]
     resources:
-        gpu=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])["gpu"],
-        mem_mb=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])[
-            "mem_mb"
-        ],
-        runtime=lambda wc: rule_resources(MODELS_YAML, wc.model, config["features"])[
-            "runtime"
-        ],
+        gpu=lambda wc: extraction_resources(wc)["gpu"],
+        mem_mb=lambda wc: extraction_resources(wc)["mem_mb"],
+        runtime=lambda wc: extraction_resources(wc)["runtime"],
+        slurm_partition=extraction_partition,
     params:
         model="{model}",
         instruction="{instruction}",
         # what the store depends on (rerun triggers); runtime keys come from the config
         features=trigger_settings(config, "features"),
         depends=lambda wc: feature_job_params(config, wc.model, wc.instruction),
+        # the model's own environment (registry `environment:`; "" = this interpreter)
+        environment=lambda wc: model_environment(MODELS_YAML, wc.model) or "",
     script:
         "../scripts/extract_features.py"

@@ -12,7 +12,7 @@ Backends:
 * ``hf_remote_code``: a transformers model whose modelling code ships in its hub
   repository (``trust_remote_code``); read out like any encoder.
 * ``external``: code that needs its own pinned environment
-  (``environment: envs/<name>.yaml``). ``adapter: module:function`` names a
+  (``environment: <name>``, pinned in envs/requirements/<name>.txt). ``adapter: module:function`` names a
   function importable in that environment, called as
   ``function(entry, name, device, dtype)`` and returning an extractor (``collator``,
   ``forward``, ``attrs``, ``input_kind``), as the built-in families do. A bare module
@@ -66,8 +66,8 @@ def _external(entry: dict[str, Any], name: str, device, dtype):
     def _missing(err: Exception) -> ModelLoadError:
         return ModelLoadError(
             f"model {name!r} needs {env}: its adapter {spec!r} cannot run here ({err}). "
-            f"Create the environment (conda env create -f {env}) and run the extraction in it "
-            "(README: Models that need their own environment)."
+            f"Create the environment (make env-{env}) and run the extraction through the "
+            "workflow, which runs it there (README: Models that need their own environment)."
         )
 
     try:

@@ -26,6 +26,8 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from brainalign.features import cache as features_cache
+from brainalign.features.lock import apply_lock
 from brainalign.features.inputs import Stimulus, decode, read_table, select_stimuli
 from brainalign.features.registry import (
     MLLM_FAMILIES,
@@ -396,17 +398,21 @@ def extract_features(
     dtype: str = "auto",
     allow_remote_code: bool = False,
     chunk_size: int = 256,
+    feature_cache: str | os.PathLike | None = None,
 ) -> Path:
     """Extract all layers of ``model`` (under ``instruction``) for a dataset's stimuli.
 
     Writes ``output`` (schema ``features``: layer x stimulus x unit) and returns it.
     ``num_workers``: DataLoader processes that decode and preprocess stimuli
     (``auto``: several on GPU, none on CPU where they would compete with the model).
+    ``feature_cache``: folder shared by studies (:mod:`brainalign.features.cache`): a
+    store with the same cache key is linked from there instead of extracted, and a new
+    store is added to it.
     """
     output = Path(output)
     root = Path(stimuli_root)
     registry = load_registry(models_yaml)
-    entry = get_model(registry, model)
+    entry = apply_lock(get_model(registry, model), model, models_yaml)
     entry["_name"] = model
     instruction_text = resolve_instruction(entry, model, instruction, load_instructions(instructions_yaml))
     is_mllm = entry["family"] in MLLM_FAMILIES and not is_tower(entry)  # towers: no prompt
@@ -436,6 +442,8 @@ def extract_features(
     key = cache_key(key_parts)
     if existing_key(output) == key:
         log.info("%s is up to date (cache key %s); nothing to do", output, key[:12])
+        return output
+    if feature_cache and features_cache.fetch(feature_cache, key, output):
         return output
 
     extractor = build_extractor(entry, model, dev, tdtype, instruction_text, mode_used,
@@ -483,6 +491,8 @@ def extract_features(
     encoding = {"features": {"chunks": (1, min(len(stimuli), 4096), feats.shape[2])}}
     write_store(ds, output, "features", encoding=encoding)
     shutil.rmtree(partial_path, ignore_errors=True)
+    if feature_cache:
+        features_cache.publish(feature_cache, key, output)
     log.info("wrote %s: %d layers x %d stimuli x %d units in %.1f s (%.2f stimuli/s)",
              output, n_layers, len(stimuli), feats.shape[2], stats["seconds"],
              stats["stimuli"] / max(stats["seconds"], 1e-9))

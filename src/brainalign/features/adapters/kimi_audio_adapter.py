@@ -4,7 +4,7 @@ Written against github.com/MoonshotAI/Kimi-Audio at ``2607d51`` (``kimia_infer/a
 ``KimiAudio`` with ``prompt_manager.get_prompt`` and ``_generate_loop``;
 ``kimia_infer/api/prompt_manager.py``: messages ``{"role", "message_type", "content"}``
 with audio given as a wav path; usage as in the repository's README). Runs only in
-``envs/kimi-audio.yaml`` (CUDA: upstream places every tensor on the current CUDA device).
+the ``kimi-audio`` environment (CUDA: upstream places every tensor on the current CUDA device).
 
 Kimi-Audio's language model reads two parallel streams (audio tokens with Whisper
 features, and text tokens). Its hidden states are read with forward hooks on the decoder

@@ -5,7 +5,7 @@ Written against github.com/rowanz/merlot_reserve at ``c73420a`` (``mreserve/mode
 ``preprocess_image_to_patches``; ``mreserve/lowercase_encoder.py``: ``get_encoder``,
 ``PADDING``, ``MASK``; ``mreserve/checkpoint.py``: ``load_checkpoint``; usage as in
 ``demo/demo_video.py`` and ``finetune/tvqa/tvqa_finetune.py``). Runs only in
-``envs/merlot-reserve.yaml``; upstream code is used unchanged.
+the ``merlot-reserve`` environment; upstream code is used unchanged.
 
 Streams (registry ``stream``):
 

@@ -3,7 +3,7 @@
 Written against github.com/X-PLUG/mPLUG-Owl at ``21ff9b0`` (``mPLUG-Owl/mplug_owl``:
 ``modeling_mplug_owl.MplugOwlForConditionalGeneration``, ``processing_mplug_owl.
 MplugOwlProcessor`` / ``MplugOwlImageProcessor``; loading as in ``pipeline/interface.py``
-and ``serve/model_worker.py``). Runs only in ``envs/mplug-owl.yaml``.
+and ``serve/model_worker.py``). Runs only in the ``mplug-owl`` environment (envs/requirements/mplug-owl.txt).
 
 The upstream ``forward`` is a training forward (it needs labels and masks and does not
 return hidden states), and ``generate`` builds the language model's input embeddings

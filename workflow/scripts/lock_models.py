@@ -1,0 +1,17 @@
+"""Resolve every hub entry's revision to a commit once and write config/models.lock.yaml."""
+
+from pathlib import Path
+
+from brainalign.features.lock import resolve_lock, write_lock
+from brainalign.features.registry import load_registry
+from brainalign.logs import snakemake_log
+
+log = snakemake_log(snakemake)
+project = next(p for p in Path(snakemake.scriptdir).resolve().parents if (p / "workflow" / "Snakefile").exists())
+try:
+    locked = resolve_lock(load_registry(project / snakemake.params.models_yaml))
+    write_lock(snakemake.output[0], locked)
+    log.info("pinned %d hub models in %s", len(locked), snakemake.output[0])
+except Exception:
+    log.exception("resolving model revisions failed")
+    raise

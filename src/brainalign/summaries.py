@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainalign.stats import fraction_significant
 from brainalign.stores import read_store, write_tsv
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
+    if "p_perm" in ds:
+        sig_fraction = np.stack([fraction_significant(p, mask) for p in ds["p_perm"].values])
     for li, layer in enumerate(ds["layer"].values):
         r = ds["r"].values[li]
         r2 = ds["r2"].values[li]
@@ -43,6 +46,11 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
             }
             if "roi_p_perm" in ds:
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            if "cv_score" in ds:
+                cv = ds["cv_score"].values[li][m]
+                values["cv_score"] = float(np.nanmean(cv)) if np.isfinite(cv).any() else np.nan
+            if "p_perm" in ds:
+                values["frac_sig_voxels"] = float(sig_fraction[li, ri])
             for metric, value in values.items():
                 rows.append({**base, "roi": roi, "layer": int(layer), "metric": metric, "value": float(value)})
     return rows
@@ -117,11 +125,31 @@ def summarize_dataset(
              len(residual_paths), len(partition_paths))
 
 
+SELECTION_CV = "cv"
+SELECTION_OPTIMISTIC = "optimistic"
+KEYS = ["subject", "roi", "model", "instruction"]
+
+
 def best_layers(alignment: pd.DataFrame, metric: str = "normalized") -> pd.DataFrame:
-    """Per (subject, roi, model, instruction): the layer with the highest ROI score and that score."""
+    """Per (subject, roi, model, instruction): the selected layer and its test-set score.
+
+    The layer is the one with the highest training-set cross-validation score
+    (metric ``cv_score``, the ROI mean of each voxel's validation r) where the
+    table has it: the test set is not looked at, so the score is unbiased. Without
+    it, the layer with the highest test score is taken and the row's ``selection``
+    says ``optimistic`` (the maximum over layers of noisy test scores is biased up).
+    """
     df = alignment[alignment["metric"] == metric].dropna(subset=["value"])
     if df.empty:
-        return df.assign(best_layer=pd.Series(dtype=int))
-    idx = df.groupby(["subject", "roi", "model", "instruction"])["value"].idxmax()
-    best = df.loc[idx].rename(columns={"layer": "best_layer"})
-    return best.reset_index(drop=True)
+        return df.assign(best_layer=pd.Series(dtype=int), selection=pd.Series(dtype=str))
+    cv = alignment[alignment["metric"] == "cv_score"].dropna(subset=["value"])
+    idx = df.groupby(KEYS)["value"].idxmax()
+    best = df.loc[idx].assign(selection=SELECTION_OPTIMISTIC)
+    if not cv.empty:
+        chosen = cv.loc[cv.groupby(KEYS)["value"].idxmax(), KEYS + ["layer"]]
+        by_cv = df.merge(chosen, on=KEYS + ["layer"]).assign(selection=SELECTION_CV)
+        rest = best.merge(by_cv[KEYS], on=KEYS, how="left", indicator=True)
+        rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
+        best = pd.concat([by_cv, rest], ignore_index=True)
+    best = best.rename(columns={"layer": "best_layer"})
+    return best.sort_values(KEYS).reset_index(drop=True)

@@ -63,9 +63,23 @@ def alignment_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str
         ds = read_store(path, "encoding")
         subject = Path(path).parts[-3]
         base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
-                "instruction": ds.attrs["instruction"]}
+                "instruction": ds.attrs["instruction"], "ceiling": brains[subject].attrs.get("ceiling_method", "")}
         rows += roi_rows(ds, brains[subject]["roi_mask"], base)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS + ["ceiling"])
+
+
+def has_ceiling(alignment: pd.DataFrame) -> bool:
+    """False where every subject's noise ceiling is the placeholder 1 (``ceiling`` column ``none``)."""
+    if "ceiling" not in alignment or alignment.empty:
+        return True
+    return not (alignment["ceiling"].astype(str) == "none").all()
+
+
+def score_label(alignment: pd.DataFrame, metric: str = "normalized") -> str:
+    """How to name the score in tables, figures and the report: normalised alignment, or raw r without a ceiling."""
+    if metric == "r" or not has_ceiling(alignment):
+        return "raw r (no noise ceiling)" if metric != "r" else "raw r"
+    return "normalised alignment (r / noise ceiling)"
 
 
 def residual_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]) -> pd.DataFrame:
@@ -130,7 +144,7 @@ SELECTION_OPTIMISTIC = "optimistic"
 KEYS = ["subject", "roi", "model", "instruction"]
 
 
-def best_layers(alignment: pd.DataFrame, metric: str = "normalized") -> pd.DataFrame:
+def best_layers(alignment: pd.DataFrame, metric: str = "normalized", extra_keys: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per (subject, roi, model, instruction): the selected layer and its test-set score.
 
     The layer is the one with the highest training-set cross-validation score
@@ -139,17 +153,18 @@ def best_layers(alignment: pd.DataFrame, metric: str = "normalized") -> pd.DataF
     it, the layer with the highest test score is taken and the row's ``selection``
     says ``optimistic`` (the maximum over layers of noisy test scores is biased up).
     """
+    keys = KEYS + list(extra_keys)
     df = alignment[alignment["metric"] == metric].dropna(subset=["value"])
     if df.empty:
         return df.assign(best_layer=pd.Series(dtype=int), selection=pd.Series(dtype=str))
     cv = alignment[alignment["metric"] == "cv_score"].dropna(subset=["value"])
-    idx = df.groupby(KEYS)["value"].idxmax()
+    idx = df.groupby(keys)["value"].idxmax()
     best = df.loc[idx].assign(selection=SELECTION_OPTIMISTIC)
     if not cv.empty:
-        chosen = cv.loc[cv.groupby(KEYS)["value"].idxmax(), KEYS + ["layer"]]
-        by_cv = df.merge(chosen, on=KEYS + ["layer"]).assign(selection=SELECTION_CV)
-        rest = best.merge(by_cv[KEYS], on=KEYS, how="left", indicator=True)
+        chosen = cv.loc[cv.groupby(keys)["value"].idxmax(), keys + ["layer"]]
+        by_cv = df.merge(chosen, on=keys + ["layer"]).assign(selection=SELECTION_CV)
+        rest = best.merge(by_cv[keys], on=keys, how="left", indicator=True)
         rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
         best = pd.concat([by_cv, rest], ignore_index=True)
     best = best.rename(columns={"layer": "best_layer"})
-    return best.sort_values(KEYS).reset_index(drop=True)
+    return best.sort_values(keys).reset_index(drop=True)

@@ -77,7 +77,7 @@ def test_tables_from_stores(tmp_path):
     out = [tmp_path / f"{n}.tsv" for n in ("alignment", "residual", "partition")]
     summarize_dataset("demo", [str(brain_path)], [str(enc)], [str(res)], [str(part)], *map(str, out))
     align = read_table(out[0])
-    assert list(align.columns) == COLUMNS
+    assert list(align.columns) == COLUMNS + ["ceiling"]
     assert set(align["subject"]) == {"sub-01"} and set(align["dataset"]) == {"demo"}
     assert set(align["metric"]) == {"r", "r2", "normalized", "n_voxels", "n_outside_0_1", "p_perm"}
     nba = align[(align.metric == "normalized")].set_index(["roi", "layer"])["value"]
@@ -93,7 +93,7 @@ def test_tables_from_stores(tmp_path):
 
 
 def test_tables_with_no_stores_have_columns(tmp_path):
-    assert list(alignment_table("d", {}, []).columns) == COLUMNS
+    assert list(alignment_table("d", {}, []).columns) == COLUMNS + ["ceiling"]
     assert list(residual_table("d", {}, []).columns) == COLUMNS + ["removed"]
     assert "score" in partition_table("d", []).columns
 

@@ -1,6 +1,7 @@
 import re
 
 from brainalign.config import feature_sets, ref_name, resource_path
+from brainalign.figure_sets import figure_spec, figure_specs, map_feature_set
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
@@ -75,21 +76,57 @@ def has_instructions(dataset):
 
 
 def figure_names(dataset):
-    names = ["layerwise", "model_roi"]
-    if has_instructions(dataset):
-        names.append("instruction_roi")
-    if analysis_items("partition", dataset):
-        names.append("partition")
-    if analysis_items("residual", dataset):
-        names.append("residual")
-    return names
+    return [s["name"] for s in figure_specs(config, dataset)]
+
+
+def figure_formats():
+    fmt = config["figures"]
+    return [fmt["format"]] + [
+        v for v in [fmt["vector"]] if v not in ("none", fmt["format"])
+    ]
+
+
+def table_paths(dataset):
+    return {
+        n: f"{RESULTS}/{dataset}/tables/{n}.tsv"
+        for n in ("alignment", "residual", "partition", "stats")
+    }
+
+
+def figure_inputs(wildcards):
+    """Tables of the dataset; a brain map also reads its feature set's stores."""
+    inputs = table_paths(wildcards.dataset)
+    spec = figure_spec(config, wildcards.dataset, wildcards.figure)
+    if spec["type"] == "brain_map":
+        model, instr = map_feature_set(config, wildcards.dataset, spec)
+        subs = subjects(wildcards.dataset)
+        inputs["encoding"] = [
+            f"{RESULTS}/{wildcards.dataset}/encoding/{s}/{model}/{instr}.zarr"
+            for s in subs
+        ]
+        inputs["brains"] = [brain_path(wildcards.dataset, s) for s in subs]
+    return inputs
+
+
+def figure_caption(dataset, name):
+    from brainalign.figure_sets import CAPTIONS
+
+    spec = figure_spec(config, dataset, name)
+    test = config["stats"]["test"]
+    return (
+        f"{CAPTIONS[spec['type']]} Dataset {dataset}, n = {len(subjects(dataset))} subjects; "
+        f"across-subject test: {test}; correction: Benjamini-Hochberg FDR, alpha {config['stats']['alpha']}."
+    )
 
 
 def all_targets():
-    fmt = config["figures"]["format"]
     out = []
     for d in config["datasets"]:
-        out += [f"{RESULTS}/{d}/figures/{n}.{fmt}" for n in figure_names(d)]
+        out += [
+            f"{RESULTS}/{d}/figures/{n}.{fmt}"
+            for n in figure_names(d)
+            for fmt in figure_formats()
+        ]
         out.append(f"{RESULTS}/{d}/tables/stats.tsv")
     return out
 

@@ -39,15 +39,15 @@ rule stats:
         "../../envs/analysis.yaml"
     params:
         stats=config["stats"],
+        registry=config["_models"],
+        dataset="{dataset}",
     script:
         "../scripts/stats.py"
 
 
 rule figure:
     input:
-        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
-        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
-        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+        unpack(figure_inputs),
     output:
         report(
             f"{RESULTS}/{{dataset}}/figures/{{figure}}.{{ext}}",
@@ -58,12 +58,16 @@ rule figure:
     log:
         f"{LOGS}/figure/{{dataset}}/{{figure}}.{{ext}}.log",
     wildcard_constraints:
-        figure="layerwise|model_roi|instruction_roi|partition|residual",
+        figure="[A-Za-z0-9_-]+",
         ext="png|pdf|svg",
     conda:
         "../../envs/analysis.yaml"
     params:
-        figure="{figure}",
-        dpi=config["figures"]["dpi"],
+        spec=lambda wc: figure_spec(config, wc.dataset, wc.figure),
+        caption=lambda wc: figure_caption(wc.dataset, wc.figure),
+        figures=config["figures"],
+        stats=config["stats"],
+        registry=config["_models"],
+        dataset="{dataset}",
     script:
         "../scripts/figure.py"

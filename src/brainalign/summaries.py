@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ["dataset", "subject", "roi", "model", "instruction", "layer", "metric", "value"]
 
 
-def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
-    """ROI summaries of an encoding store (layer x voxel)."""
+def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict, ceiling: np.ndarray | None = None) -> list[dict]:
+    """ROI summaries of an encoding store (layer x voxel); ``ceiling``: the brain's noise ceiling per voxel."""
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
@@ -46,6 +46,8 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
             }
             if "roi_p_perm" in ds:
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            if ceiling is not None:
+                values["noise_ceiling"] = float(np.nanmean(ceiling[m])) if m.any() else np.nan
             if "cv_score" in ds:
                 cv = ds["cv_score"].values[li][m]
                 values["cv_score"] = float(np.nanmean(cv)) if np.isfinite(cv).any() else np.nan
@@ -64,7 +66,8 @@ def alignment_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str
         subject = Path(path).parts[-3]
         base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
                 "instruction": ds.attrs["instruction"], "ceiling": brains[subject].attrs.get("ceiling_method", "")}
-        rows += roi_rows(ds, brains[subject]["roi_mask"], base)
+        ceiling = brains[subject]["noise_ceiling"].values if "noise_ceiling" in brains[subject] else None
+        rows += roi_rows(ds, brains[subject]["roi_mask"], base, ceiling)
     return pd.DataFrame(rows, columns=COLUMNS + ["ceiling"])
 
 
@@ -131,7 +134,7 @@ def summarize_dataset(
 ) -> None:
     """Workflow entry point: write the three ROI tables of a dataset."""
     brains = {Path(p).stem: read_store(p, "brain", load=False) for p in brain_paths}
-    brains = {k: v[["roi_mask"]].load() for k, v in brains.items()}
+    brains = {k: v[[n for n in ("roi_mask", "noise_ceiling") if n in v]].load() for k, v in brains.items()}
     write_table(alignment_table(dataset, brains, encoding_paths), out_alignment)
     write_table(residual_table(dataset, brains, residual_paths), out_residual)
     write_table(partition_table(dataset, partition_paths), out_partition)

@@ -79,7 +79,7 @@ def test_tables_from_stores(tmp_path):
     align = read_table(out[0])
     assert list(align.columns) == COLUMNS + ["ceiling"]
     assert set(align["subject"]) == {"sub-01"} and set(align["dataset"]) == {"demo"}
-    assert set(align["metric"]) == {"r", "r2", "normalized", "n_voxels", "n_outside_0_1", "p_perm"}
+    assert set(align["metric"]) == {"r", "r2", "normalized", "n_voxels", "n_outside_0_1", "p_perm", "noise_ceiling"}
     nba = align[(align.metric == "normalized")].set_index(["roi", "layer"])["value"]
     assert nba["EV", 1] == pytest.approx(0.6) and nba["HV", 1] == pytest.approx((0.6 + 0.4 + 0.4) / 3)
     resid = read_table(out[1])

@@ -128,7 +128,15 @@ def all_targets():
             for fmt in figure_formats()
         ]
         out.append(f"{RESULTS}/{d}/tables/stats.tsv")
+        out.append(f"{RESULTS}/{d}/tables/headlines.tsv")
     return out
+
+
+def ground_truth_input(dataset):
+    """Synthetic datasets: the ground truth the headlines compare with."""
+    if dataset_cfg(dataset)["kind"] == "synthetic":
+        return [f"{RESULTS}/{dataset}/ground_truth.json"]
+    return []
 
 
 # ---- analyses

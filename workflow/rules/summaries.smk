@@ -71,3 +71,30 @@ rule figure:
         dataset="{dataset}",
     script:
         "../scripts/figure.py"
+
+
+rule headlines:
+    input:
+        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+        stats=f"{RESULTS}/{{dataset}}/tables/stats.tsv",
+        truth=lambda wc: ground_truth_input(wc.dataset),
+    output:
+        report(
+            f"{RESULTS}/{{dataset}}/tables/headlines.tsv",
+            caption="../report/headlines.rst",
+            category="{dataset}",
+            subcategory="tables",
+        ),
+    log:
+        f"{LOGS}/headlines/{{dataset}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        headlines=lambda wc: [
+            h for h in config["headlines"] if h.get("dataset", wc.dataset) == wc.dataset
+        ],
+        registry=config["_models"],
+        dataset="{dataset}",
+    script:
+        "../scripts/headlines.py"

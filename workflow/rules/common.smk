@@ -108,6 +108,17 @@ def figure_inputs(wildcards):
     return inputs
 
 
+def figure_labels(wildcards):
+    """Report labels: the figure's place in the paper's order, its name and format."""
+    names = figure_names(wildcards.dataset)
+    order = names.index(wildcards.figure) + 1 if wildcards.figure in names else 0
+    return {
+        "#": f"{order:02d}",
+        "figure": wildcards.figure,
+        "format": wildcards.ext,
+    }
+
+
 def figure_caption(dataset, name):
     from brainalign.figure_sets import CAPTIONS
 

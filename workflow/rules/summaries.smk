@@ -8,7 +8,12 @@ rule summarize:
         residual=lambda wc: residual_paths(wc.dataset),
         partition=lambda wc: partition_paths(wc.dataset),
     output:
-        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+        alignment=report(
+            f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+            caption="../report/alignment.rst",
+            category="{dataset}",
+            subcategory="tables",
+        ),
         residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
         partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
     log:
@@ -54,6 +59,7 @@ rule figure:
             caption="../report/figure.rst",
             category="{dataset}",
             subcategory="figures",
+            labels=figure_labels,
         ),
     log:
         f"{LOGS}/figure/{{dataset}}/{{figure}}.{{ext}}.log",

@@ -91,6 +91,20 @@ def _roi_order(df: pd.DataFrame, spec: dict) -> list[str]:
     return [r for r in spec.get("rois", [])] or sorted(df["roi"].unique())
 
 
+def _suptitle(fig: plt.Figure, text: str) -> None:
+    """A figure title wrapped to the figure's width."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 13))
+    fig.suptitle("\n".join(textwrap.wrap(text, width)), fontsize=9)
+
+
+def _top(fig: plt.Figure) -> float:
+    """Top of the axes area below a (possibly wrapped) title."""
+    lines = fig._suptitle.get_text().count("\n") + 1 if fig._suptitle else 1
+    return 1 - (0.18 * lines + 0.1) / fig.get_figheight()
+
+
 def _grid(n: int, panel_w: float, panel_h: float, ncol: int = PANEL_COLS, sharey: bool = True):
     ncol = max(1, min(ncol, n, int(MAX_WIDTH_IN // panel_w)))
     nrow = int(np.ceil(n / ncol))
@@ -106,7 +120,7 @@ def _legend(fig: plt.Figure, labels: list[str], colors: dict) -> None:
     ncol = max(1, min(len(labels), int(fig.get_figwidth() // 2.2)))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=6, frameon=False)
     rows = int(np.ceil(len(labels) / ncol))
-    fig.tight_layout(rect=(0, min(0.45, 0.12 * rows / fig.get_figheight() + 0.03), 1, 0.96))
+    fig.tight_layout(rect=(0, min(0.45, 0.12 * rows / fig.get_figheight() + 0.03), 1, _top(fig)))
 
 
 def ci95(values: np.ndarray) -> float:
@@ -128,6 +142,11 @@ def _bar_values(ctx: Context, spec: dict) -> tuple[pd.DataFrame, str]:
         best = best.groupby(["subject", "roi", "label"])["value"].mean().reset_index()
         by = "type"
     return _rois(best, spec), by
+
+
+def _selection_text(ctx: Context, spec: dict) -> str:
+    best = best_layers(ctx.alignment, spec.get("metric", "normalized"))
+    return "training-set CV" if len(best) and (best["selection"] == "cv").all() else "test set: optimistic"
 
 
 def _marks(values: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -196,7 +215,7 @@ def roi_bars(ctx: Context, spec: dict) -> plt.Figure:
         _draw_bars(ax, bars[bars["roi"].isin(group)], group, len(labels), colors)
     _same_ylim(axes)
     axes[0].set_ylabel(ctx.score(spec.get("metric", "normalized")), fontsize=8)
-    fig.suptitle(ctx.title(spec, "Alignment per ROI (selected layer)"), fontsize=9)
+    _suptitle(fig, ctx.title(spec, f"Alignment per ROI (layer chosen on the {_selection_text(ctx, spec)})"))
     _legend(fig, labels, colors)
     fig.brainalign = bars.drop(columns="points")
     return fig
@@ -232,8 +251,8 @@ def instruction_heatmap(ctx: Context, spec: dict) -> plt.Figure:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, color="red"))
         ax.set_title(ctx.label(model, "none"), fontsize=8)
         fig.colorbar(im, ax=ax, label=ctx.score(spec.get("metric", "normalized")), fraction=0.03)
-    fig.suptitle(ctx.title(spec, "Instruction x ROI (red box: best per ROI; greyed, in brackets: not significant)"), fontsize=9)
-    fig.tight_layout()
+    _suptitle(fig, ctx.title(spec, "Instruction x ROI (red box: best per ROI; greyed, in brackets: not significant)"))
+    fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
 
@@ -278,7 +297,7 @@ def layerwise(ctx: Context, spec: dict) -> plt.Figure:
         ax.set_xlabel("relative layer depth", fontsize=7)
     _same_ylim(axes)
     axes[0].set_ylabel(ctx.score(spec.get("metric", "normalized")), fontsize=7)
-    fig.suptitle(ctx.title(spec, "Layerwise alignment (band: 95 % CI over subjects)"), fontsize=9)
+    _suptitle(fig, ctx.title(spec, "Layerwise alignment (band: 95 % CI over subjects)"))
     _legend(fig, sorted(set(labels)), colors)
     fig.brainalign = pd.DataFrame(drawn)
     return fig
@@ -305,7 +324,7 @@ def layer_hierarchy(ctx: Context, spec: dict) -> plt.Figure:
     ax.set_ylabel("best relative layer depth", fontsize=8)
     sel = "training-set CV" if (best["selection"] == "cv").all() else "test set (optimistic)"
     ax.set_title(ctx.title(spec, f"Layer hierarchy (layer chosen on the {sel})"), fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
 
@@ -344,8 +363,8 @@ def partition_bars(ctx: Context, spec: dict) -> plt.Figure:
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_ylabel(ctx.score(sub["score"].iloc[0] if len(sub) else "normalized").split(" (")[0], fontsize=7)
         ax.legend(fontsize=6, frameon=False, ncol=3)
-    fig.suptitle(ctx.title(spec, "Variance partitioning (labels: % of the joint model)"), fontsize=9)
-    fig.tight_layout()
+    _suptitle(fig, ctx.title(spec, "Variance partitioning (labels: % of the joint model)"))
+    fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
 
@@ -377,8 +396,8 @@ def partition_matrix(ctx: Context, spec: dict) -> plt.Figure:
         ax.set_yticks(range(len(names)), ticks, fontsize=6)
         ax.set_title(group, fontsize=8)
         fig.colorbar(im, ax=ax, label="shared, % of joint", fraction=0.04)
-    fig.suptitle(ctx.title(spec, "Shared variance between feature-set pairs"), fontsize=9)
-    fig.tight_layout()
+    _suptitle(fig, ctx.title(spec, "Shared variance between feature-set pairs"))
+    fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
 
@@ -416,8 +435,8 @@ def residual_bars(ctx: Context, spec: dict) -> plt.Figure:
         ax.set_title(ctx.label(model, instr), fontsize=8)
         ax.set_ylabel(ctx.score(spec.get("metric", "normalized")).split(" (")[0], fontsize=7)
         ax.legend(fontsize=6, frameon=False, ncol=min(4, len(series)))
-    fig.suptitle(ctx.title(spec, "Residual analysis: alignment before and after removing a feature space"), fontsize=9)
-    fig.tight_layout()
+    _suptitle(fig, ctx.title(spec, "Residual analysis: alignment before and after removing a feature space"))
+    fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
 

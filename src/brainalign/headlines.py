@@ -114,8 +114,8 @@ def ground_truth_headlines(dataset: str, truth: dict, alignment: pd.DataFrame, s
         else:
             tests = stats[(stats.get("analysis") == "alignment_best_layer") & (stats["roi"] == roi)] \
                 if "analysis" in stats else pd.DataFrame()
-            n_sig = int((tests["p_fdr"] < 0.05).sum()) if not tests.empty else 0
-            rows.append({**base, "claim": "feature sets with significant alignment (no driver)", "paper": 0,
+            n_sig = int(((tests["p_fdr"] < 0.05) & (tests["mean"] > 0)).sum()) if not tests.empty else 0
+            rows.append({**base, "claim": "feature sets with significantly positive alignment (no driver)", "paper": 0,
                          "ours": n_sig, "detail": f"of {len(tests)}"})
     return rows
 

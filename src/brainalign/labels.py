@@ -23,15 +23,20 @@ FAMILY_TYPES = {
 
 
 def model_type(name: str, registry: dict[str, dict]) -> str:
-    """The model's type: registry ``type``, else ``random-init`` for untrained controls, else by family."""
+    """The model's type: registry ``type``; else ``random-init`` for untrained controls of pretrained
+    architectures (``init: random`` without a ``config`` block; small models built from a config block,
+    like the demo's, keep their family's type); else by family (remote: instruction-following -> MLLM)."""
     entry = registry.get(name) or {}
+    family = str(entry.get("family", ""))
     if entry.get("type"):
         return str(entry["type"])
-    if entry.get("init") == "random":
+    if entry.get("init") == "random" and "config" not in entry:  # a pretrained architecture, untrained
         return "random-init"
-    if str(entry.get("family", "")).startswith("mllm_") and entry.get("stream") in ("vision", "audio"):
+    if family.startswith("mllm_") and entry.get("stream") in ("vision", "audio"):
         return "MLLM tower"
-    return FAMILY_TYPES.get(str(entry.get("family", "")), "other")
+    if family == "remote":
+        return f"{entry['instruction_set']} MLLM" if entry.get("instruction_set") else "jointly pretrained"
+    return FAMILY_TYPES.get(family, "other")
 
 
 def display_name(model: str, instruction: str = "none", registry: dict[str, dict] | None = None) -> str:

@@ -139,7 +139,7 @@ def test_layer_hierarchy_relative_depth():
     best = best[best.model == "vit"]
     for row in fig.brainalign.itertuples():
         assert row.mean == pytest.approx((best[best.roi == row.roi]["best_layer"] / 3).mean())
-    assert "optimistic" in fig.axes[0].get_title()
+    assert "optimistic" in fig._suptitle.get_text()
     plt.close(fig)
 
 

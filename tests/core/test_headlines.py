@@ -59,7 +59,8 @@ def test_best_instruction_and_difference_detail():
 def test_ground_truth_rows():
     truth = {"rois": {"EV": {"drivers": [{"model": "tvlt", "layer": 0}], "best": {"model": "tvlt", "layer": 0}},
                       "AG": {"drivers": []}}}
-    stats = pd.DataFrame({"analysis": ["alignment_best_layer"] * 2, "roi": ["AG", "AG"], "p_fdr": [0.01, 0.5]})
+    stats = pd.DataFrame({"analysis": ["alignment_best_layer"] * 3, "roi": ["AG"] * 3, "p_fdr": [0.01, 0.5, 0.01],
+                          "mean": [0.2, 0.1, -0.1]})  # a significantly negative score is no alignment
     rows = pd.DataFrame(ground_truth_headlines("d", truth, _alignment(), stats))
     best = rows[rows.claim == "best model"].iloc[0]
     assert best["paper"] == "tvlt" and best["ours"] == "vmllm"  # the table's best is the MLLM: a mismatch shows

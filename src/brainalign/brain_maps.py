@@ -59,8 +59,13 @@ def subject_mean_map(stores: list[xr.Dataset], brains: list[xr.Dataset], value: 
 
 
 def plot_surface(mesh: str, hemi: np.ndarray, vertex: np.ndarray, values: np.ndarray, title: str, label: str,
-                 vmax: float | None = None):
-    """Four views (left/right, lateral/medial) of ``values`` on the inflated mesh; unpainted vertices grey."""
+                 vmax: float | None = None, sequential: bool = False):
+    """Lateral and medial views of each hemisphere with data, on the inflated mesh; unpainted vertices grey.
+
+    The colour scale ends at the 98th percentile of |values| (unless ``vmax`` is given) so that a few
+    extreme voxels (tiny noise ceilings) do not wash out the map. ``sequential``: values in [0, vmax]
+    (e.g. relative layer depth) on a sequential colour map.
+    """
     import matplotlib.pyplot as plt
     from nilearn import datasets, plotting
 
@@ -68,17 +73,22 @@ def plot_surface(mesh: str, hemi: np.ndarray, vertex: np.ndarray, values: np.nda
     n = {h: fs["inflated"].parts[p].n_vertices for h, p in (("lh", "left"), ("rh", "right"))}
     sulc = datasets.load_fsaverage_data(mesh, mesh_type="inflated", data_type="sulcal")
     finite = values[np.isfinite(values)]
-    vmax = vmax or (float(np.nanmax(np.abs(finite))) if finite.size else 1.0)
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.3), subplot_kw={"projection": "3d"})
-    for ax, (side, view) in zip(axes, VIEWS):
+    vmax = vmax or (float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0) or 1.0
+    cmap = "viridis" if sequential else "cold_hot"
+    views = [(side, view) for side, view in VIEWS if (hemi == ("lh" if side == "left" else "rh")).any()]
+    fig, axes = plt.subplots(1, len(views), figsize=(3 * len(views), 3.3), subplot_kw={"projection": "3d"},
+                             squeeze=False)
+    axes = list(axes[0])
+    for ax, (side, view) in zip(axes, views):
         h = "lh" if side == "left" else "rh"
         tex = np.full(n[h], np.nan)
         sel = hemi == h
-        tex[vertex[sel]] = values[sel]
+        tex[vertex[sel]] = values[sel] + (1e-3 * vmax if sequential else 0.0)  # keep zeros above the threshold
         plotting.plot_surf_stat_map(fs["inflated"].parts[side], np.nan_to_num(tex), hemi=side, view=view,
                                     bg_map=sulc.data.parts[side], axes=ax, colorbar=False, vmax=vmax,
-                                    threshold=1e-6, cmap="cold_hot", figure=fig)
-    sm = plt.cm.ScalarMappable(cmap="cold_hot", norm=plt.Normalize(-vmax, vmax))
+                                    threshold=1e-4 * vmax, cmap=cmap, symmetric_cbar=not sequential,
+                                    vmin=0 if sequential else None, figure=fig)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0 if sequential else -vmax, vmax))
     fig.colorbar(sm, ax=list(axes), fraction=0.02, label=label)
     fig.suptitle(title, fontsize=9)
     fig.brainalign_values = (hemi, vertex, values)

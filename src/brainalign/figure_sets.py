@@ -102,4 +102,6 @@ def _brain_map(ctx, spec: dict, encoding: list[str], brains: list[str], alpha: f
     model, instr = stores[0].attrs["model"], stores[0].attrs["instruction"]
     label = {"best_layer": "selected layer (relative depth)", "r": "raw r"}.get(value, ctx.score(value))
     title = ctx.title(spec, f"{ctx.label(model, instr)}: {label}")
-    return plot_surface(mesh, hemi, vertex, values, title, label, vmax=1.0 if value == "best_layer" else None)
+    if value == "best_layer":
+        return plot_surface(mesh, hemi, vertex, values, title, label, vmax=1.0, sequential=True)
+    return plot_surface(mesh, hemi, vertex, values, title, label)

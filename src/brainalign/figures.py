@@ -105,10 +105,10 @@ def _top(fig: plt.Figure) -> float:
     return 1 - (0.18 * lines + 0.1) / fig.get_figheight()
 
 
-def _grid(n: int, panel_w: float, panel_h: float, ncol: int = PANEL_COLS, sharey: bool = True):
+def _grid(n: int, panel_w: float, panel_h: float, ncol: int = PANEL_COLS, sharey: bool = True, extra: float = 1.2):
     ncol = max(1, min(ncol, n, int(MAX_WIDTH_IN // panel_w)))
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(panel_w * ncol, panel_h * nrow + 1.2), squeeze=False,
+    fig, axes = plt.subplots(nrow, ncol, figsize=(panel_w * ncol, panel_h * nrow + extra), squeeze=False,
                              sharey=sharey)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
@@ -228,8 +228,8 @@ def instruction_heatmap(ctx: Context, spec: dict) -> plt.Figure:
     models = sorted(best["model"].unique())
     rois = [r for r in _roi_order(best, spec) if r in set(best["roi"])]
     width = min(MAX_WIDTH_IN, 2.0 + 0.42 * len(rois))
-    fig, axes = plt.subplots(len(models), 1, figsize=(width, 1.2 + 0.32 * best["instruction"].nunique() * len(models) + 0.6 * len(models)),
-                             squeeze=False)
+    panel_h = max(1.8, 0.32 * best["instruction"].nunique() + 0.8)
+    fig, axes = plt.subplots(len(models), 1, figsize=(max(width, 5.0), 1.4 + panel_h * len(models)), squeeze=False)
     drawn = []
     for ax, model in zip(axes[:, 0], models):
         sub = best[best["model"] == model].assign(label=lambda d: d["instruction"])
@@ -250,7 +250,7 @@ def instruction_heatmap(ctx: Context, spec: dict) -> plt.Figure:
         for j, i in enumerate(top):
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, color="red"))
         ax.set_title(ctx.label(model, "none"), fontsize=8)
-        fig.colorbar(im, ax=ax, label=ctx.score(spec.get("metric", "normalized")), fraction=0.03)
+        fig.colorbar(im, ax=ax, label=ctx.score(spec.get("metric", "normalized")).split(" (")[0], fraction=0.03)
     _suptitle(fig, ctx.title(spec, "Instruction x ROI (red box: best per ROI; greyed, in brackets: not significant)"))
     fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
@@ -322,8 +322,8 @@ def layer_hierarchy(ctx: Context, spec: dict) -> plt.Figure:
     ax.set_xticks(range(len(rois)), rois, rotation=45 if len(rois) > 6 else 0, ha="right" if len(rois) > 6 else "center")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("best relative layer depth", fontsize=8)
-    sel = "training-set CV" if (best["selection"] == "cv").all() else "test set (optimistic)"
-    ax.set_title(ctx.title(spec, f"Layer hierarchy (layer chosen on the {sel})"), fontsize=9)
+    sel = "training-set CV" if (best["selection"] == "cv").all() else "test set: optimistic"
+    _suptitle(fig, ctx.title(spec, f"Layer hierarchy (layer chosen on the {sel})"))
     fig.tight_layout(rect=(0, 0, 1, _top(fig)))
     fig.brainalign = pd.DataFrame(drawn)
     return fig
@@ -379,7 +379,7 @@ def partition_matrix(ctx: Context, spec: dict) -> plt.Figure:
     wide = wide.assign(percent=100 * wide["shared"] / wide["joint"]).reset_index()
     names = sorted(set(wide["a"]) | set(wide["b"]))
     fig, axes = _grid(len(groups), min(MAX_WIDTH_IN / 2, 1.2 + 0.5 * len(names)), 1.0 + 0.5 * len(names), ncol=3,
-                      sharey=False)
+                      sharey=False, extra=0.6)
     drawn = []
     for ax, group in zip(axes, groups):
         mat = np.full((len(names), len(names)), np.nan)

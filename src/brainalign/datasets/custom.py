@@ -203,11 +203,67 @@ def _rois(raw: Path, cfg: dict, n_vox: int) -> tuple[list[str], np.ndarray]:
 
 
 def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli_tsv: str | os.PathLike,
-                  out: str | os.PathLike) -> xr.Dataset:
-    """Validate one subject's responses against the stimulus table; write the brain store."""
+                  out: str | os.PathLike, subjects: list[str] | None = None) -> xr.Dataset:
+    """Validate one subject's responses against the stimulus table; write the brain store.
+
+    The noise ceiling: the given file, else split-half of repeated test presentations;
+    with ``ceiling: cross_subject`` predicted from the other ``subjects``' responses;
+    else none (ceiling 1, scores are raw r and are labelled so).
+    """
     cfg = settings(block)
     raw = Path(raw_dir)
     stim = pd.read_csv(stimuli_tsv, sep="\t", dtype=str, keep_default_na=False)
+    data, coords, tr, rep1, rep2 = _subject_data(raw, cfg, subject, stim)
+    n_vox = data.shape[1]
+    nc_path = raw / cfg["noise_ceiling"].format(subject=subject)
+    if cfg.get("ceiling") == "cross_subject":
+        ceiling, method = _cross_subject(raw, cfg, subject, list(subjects or []), stim, data, coords), "cross_subject"
+    elif nc_path.exists():
+        ceiling, method = np.load(nc_path).astype(np.float32), "given"
+        if ceiling.shape != (n_vox,):
+            raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
+    elif rep1 is not None:
+        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2), np.float32), "split_half"
+    else:
+        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (scores are raw r)", subject)
+        ceiling, method = np.ones(n_vox, np.float32), "none"
+    rois, masks = _rois(raw, cfg, n_vox)
+    ds = xr.Dataset(
+        {"responses": (("sample", "voxel"), data.astype(np.float32)),
+         "noise_ceiling": (("voxel",), np.asarray(ceiling, np.float32)),
+         "roi_mask": (("roi", "voxel"), masks)},
+        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)},
+        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method),
+    )
+    write_store(ds, out, "brain")
+    return ds
+
+
+def _cross_subject(raw: Path, cfg: dict, subject: str, subjects: list[str], stim: pd.DataFrame,
+                   data: np.ndarray, coords: dict) -> np.ndarray:
+    """Cross-subject prediction ceiling: the other subjects' responses to the same samples predict this one's."""
+    from brainalign.ceiling import cross_subject_ceiling
+
+    others = [s for s in subjects if s != subject]
+    if not others:
+        raise CustomDataError("custom.ceiling: cross_subject needs at least two subjects")
+    ids = list(coords["stimulus_id"][1])
+    sources = []
+    for other in others:
+        o_data, o_coords, *_ = _subject_data(raw, cfg, other, stim)
+        if list(o_coords["stimulus_id"][1]) != ids:
+            raise CustomDataError(f"custom.ceiling: cross_subject needs every subject to have the same samples; "
+                                  f"{other} differs from {subject}")
+        sources.append(o_data)
+    split = np.asarray(coords["split"][1], dtype=str)
+    ceiling = cross_subject_ceiling([data, *sources], 0, np.flatnonzero(split == "train"),
+                                    np.flatnonzero(split == "test"), groups=np.asarray(coords["run"][1], dtype=str),
+                                    n_bootstrap=int(cfg.get("ceiling_bootstraps", 100)), seed=0)
+    return np.nan_to_num(ceiling)
+
+
+def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
+    """One subject's responses (samples x voxels), sample coordinates, TR and test repeats (or None)."""
     rep1 = rep2 = None
     if cfg["design"] == "events":
         resp = _load(raw / cfg["responses"].format(subject=subject), f"{subject} responses")
@@ -263,24 +319,4 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
                     raise CustomDataError(f"{subject}: repeat of run {r!r} has shape {b.shape}, run has {a.shape}")
             rep1 = np.concatenate([a for a, _ in pairs])
             rep2 = np.concatenate([b for _, b in pairs])
-    n_vox = data.shape[1]
-    nc_path = raw / cfg["noise_ceiling"].format(subject=subject)
-    if nc_path.exists():
-        ceiling, method = np.load(nc_path).astype(np.float32), "given"
-        if ceiling.shape != (n_vox,):
-            raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
-    elif rep1 is not None:
-        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2), np.float32), "split_half"
-    else:
-        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
-        ceiling, method = np.ones(n_vox, np.float32), "none"
-    rois, masks = _rois(raw, cfg, n_vox)
-    ds = xr.Dataset(
-        {"responses": (("sample", "voxel"), data.astype(np.float32)),
-         "noise_ceiling": (("voxel",), ceiling),
-         "roi_mask": (("roi", "voxel"), masks)},
-        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)},
-        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method),
-    )
-    write_store(ds, out, "brain")
-    return ds
+    return data, coords, tr, rep1, rep2

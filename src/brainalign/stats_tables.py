@@ -7,7 +7,7 @@ import pandas as pd
 
 from brainalign.labels import model_type
 from brainalign.stats import across_subjects, fdr_bh, paired_test_named
-from brainalign.summaries import best_layers, read_table, write_table
+from brainalign.summaries import best_layers, read_table, score_label, write_table
 
 
 def _selection(best: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -29,6 +29,7 @@ def alignment_stats(alignment: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     out = across_subjects(best, by, cfg["test"], cfg["n_bootstrap"], cfg["seed"])
     out = out.merge(_selection(best, by), on=by)
     out.insert(0, "analysis", "alignment_best_layer")
+    out["score"] = score_label(alignment)
     return out
 
 

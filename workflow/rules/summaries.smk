@@ -98,7 +98,9 @@ rule headlines:
         "../../envs/analysis.yaml"
     params:
         headlines=lambda wc: [
-            h for h in config["headlines"] if h.get("dataset", wc.dataset) == wc.dataset
+            h
+            for h in config["headlines"]
+            if h.get("dataset", wc.dataset) == wc.dataset
         ],
         registry=config["_models"],
         dataset="{dataset}",

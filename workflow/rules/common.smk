@@ -122,11 +122,16 @@ def figure_labels(wildcards):
 def figure_caption(dataset, name):
     from brainalign.figure_sets import CAPTIONS
 
+    from brainalign.stats import resolve_test
+
     spec = figure_spec(config, dataset, name)
-    test = config["stats"]["test"]
+    n = len(subjects(dataset))
+    test = {"ttest": "t-test", "wilcoxon": "Wilcoxon signed-rank test"}[
+        resolve_test(config["stats"]["test"], n)
+    ]
     return (
-        f"{CAPTIONS[spec['type']]} Dataset {dataset}, n = {len(subjects(dataset))} subjects; "
-        f"across-subject test: {test}; correction: Benjamini-Hochberg FDR, alpha {config['stats']['alpha']}."
+        f"{CAPTIONS[spec['type']]} Dataset {dataset}, n = {n} subjects; across-subject "
+        f"test: {test}; correction: Benjamini-Hochberg FDR, alpha {config['stats']['alpha']}."
     )
 
 

@@ -76,14 +76,19 @@ def map_feature_set(cfg: dict, dataset: str, spec: dict) -> tuple[str, str]:
 
 
 def figure_job(spec: dict, dataset: str, tables: dict[str, str], output: str, fig_cfg: dict, stats_cfg: dict,
-               registry: dict, encoding: list[str] = (), brains: list[str] = ()) -> None:
-    """Workflow entry point: draw figure ``spec`` of ``dataset`` into ``output``."""
+               registry: dict, encoding: list[str] = (), brains: list[str] = (),
+               all_sets: list[tuple[str, str]] = ()) -> None:
+    """Workflow entry point: draw figure ``spec`` of ``dataset`` into ``output``.
+
+    ``all_sets``: every (model, instruction) of the run, so colours agree across datasets.
+    """
     from brainalign import figures
     from brainalign.summaries import read_table
 
     t = {k: read_table(v) for k, v in tables.items()}
     ctx = figures.Context(dataset, t["alignment"], t["residual"], t["partition"], t["stats"], registry,
-                          stats_cfg.get("test", "auto"), stats_cfg.get("alpha", 0.05), fig_cfg.get("max_bars", 60))
+                          stats_cfg.get("test", "auto"), stats_cfg.get("alpha", 0.05), fig_cfg.get("max_bars", 60),
+                          [tuple(x) for x in all_sets])
     if spec["type"] == "brain_map":
         fig = _brain_map(ctx, spec, encoding, brains, stats_cfg.get("alpha", 0.05))
     else:

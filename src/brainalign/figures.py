@@ -43,9 +43,10 @@ class Context:
     test: str = "auto"
     alpha: float = 0.05
     max_bars: int = 60
+    all_sets: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.sets = feature_set_table(self.alignment, self.registry)
+        self.sets = feature_set_table(self.alignment, self.registry, self.all_sets)
         self.colors = dict(zip(self.sets["label"], self.sets["color"]))
 
     @property

@@ -69,10 +69,15 @@ def palette(labels: list[str], fixed: dict[str, str] | None = None) -> dict[str,
     return cols
 
 
-def feature_set_table(alignment: pd.DataFrame, registry: dict[str, dict] | None = None) -> pd.DataFrame:
-    """One row per feature set of a table: model, instruction, label, type, colour."""
+def feature_set_table(alignment: pd.DataFrame, registry: dict[str, dict] | None = None,
+                      all_sets: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """One row per feature set of a table (or of ``all_sets``, e.g. every dataset of a config, so that a
+    model keeps its colour across datasets): model, instruction, label, type, colour."""
     registry = registry or {}
-    fs = alignment[["model", "instruction"]].drop_duplicates().sort_values(["model", "instruction"])
+    fs = alignment[["model", "instruction"]]
+    if all_sets:
+        fs = pd.concat([fs, pd.DataFrame(list(all_sets), columns=["model", "instruction"])])
+    fs = fs.drop_duplicates().sort_values(["model", "instruction"])
     fs = fs.assign(label=[display_name(m, i, registry) for m, i in zip(fs["model"], fs["instruction"])],
                    type=[model_type(m, registry) for m in fs["model"]])
     fixed = {display_name(m, i, registry): registry[m]["color"] for m, i in zip(fs["model"], fs["instruction"])

@@ -191,11 +191,15 @@ def test_partition_bars_and_matrix_percentages():
     plt.close(fig)
 
 
-def test_colours_are_stable_across_figures():
+def test_colours_are_stable_across_figures_and_datasets():
     full = _ctx()
     part = Context("d", _alignment(), registry=REGISTRY)
     assert full.colors == part.colors
     assert len(set(full.colors.values())) == 4
+    sets = [("vit", "none"), ("llava", "IC"), ("llava", "VQ1"), ("bert", "none"), ("w2v", "none")]
+    one = Context("a", _alignment(), registry=REGISTRY, all_sets=sets)
+    other = Context("b", _alignment().query("model == 'vit'"), registry=REGISTRY, all_sets=sets)
+    assert one.colors["vit"] == other.colors["vit"]
 
 
 def test_unknown_type():

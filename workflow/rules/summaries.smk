@@ -75,6 +75,9 @@ rule figure:
         stats=config["stats"],
         registry=config["_models"],
         dataset="{dataset}",
+        all_sets=[
+            list(fs) for d in config["datasets"] for fs in feature_sets(config, d)
+        ],
     script:
         "../scripts/figure.py"
 

@@ -14,4 +14,5 @@ figure_job(
     snakemake.params.registry,
     encoding=list(snakemake.input.get("encoding", [])),
     brains=list(snakemake.input.get("brains", [])),
+    all_sets=snakemake.params.all_sets,
 )

@@ -105,7 +105,7 @@ def _brain_map(ctx, spec: dict, encoding: list[str], brains: list[str], alpha: f
     value = spec.get("value", "normalized")
     mesh, hemi, vertex, values = subject_mean_map(stores, brain_stores, value, spec.get("layer"), alpha)
     model, instr = stores[0].attrs["model"], stores[0].attrs["instruction"]
-    label = {"best_layer": "selected layer (relative depth)", "r": "raw r"}.get(value, ctx.score(value))
+    label = {"best_layer": "selected layer (relative depth)", "r": "raw r"}.get(value, ctx.score(value).split(" (")[0])
     title = ctx.title(spec, f"{ctx.label(model, instr)}: {label}")
     if value == "best_layer":
         return plot_surface(mesh, hemi, vertex, values, title, label, vmax=1.0, sequential=True)

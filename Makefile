@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint dryrun clean
+.PHONY: demo test lint dryrun clean check-stores recover
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,6 +30,19 @@ lint: $(VENV)/.installed
 
 dryrun: $(VENV)/.installed
 	$(BIN)/snakemake -n
+
+CONFIG ?=
+CONFIGARG := $(if $(CONFIG),--configfile $(CONFIG),)
+
+## check-stores: verify every store of the config (CONFIG=study.yaml); list what to rerun
+check-stores: $(VENV)/.installed
+	$(BIN)/python -m brainalign.store_check $(CONFIGARG)
+
+## recover: after a hard kill or lost files: unlock, remake missing/damaged stores, finish the run
+recover: $(VENV)/.installed
+	$(BIN)/snakemake --unlock $(CONFIGARG)
+	$(BIN)/python -m brainalign.store_check $(CONFIGARG) --rerun --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete $(CONFIGARG)
 
 clean:
 	rm -rf results .snakemake

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from brainalign.metrics import columnwise_pearson
+
 
 def nsd_effective_inverse_n(repeat_counts: ArrayLike) -> float:
     """``1/n`` of the NSD ceiling, corrected for images shown a mixed number of times.
@@ -71,32 +73,21 @@ def spearman_brown(r: ArrayLike, factor: float = 2.0) -> NDArray[np.float64]:
         return factor * r / (1.0 + (factor - 1.0) * r)
 
 
-def split_half_ceiling(rep1: NDArray, rep2: NDArray) -> NDArray[np.float64]:
-    """Correlation ceiling of the two-repeat average from two repeats (time x voxel).
+def split_half_ceiling(rep1: NDArray, rep2: NDArray, n_presentations: float = 2.0) -> NDArray[np.float64]:
+    """Correlation ceiling of the average of ``n_presentations`` repeats, from two repeats (time x voxel).
 
     The split-half correlation estimates single-repeat reliability; Spearman-Brown
     gives the reliability of the average, whose square root bounds Pearson r.
-    Negative reliabilities are set to 0.
+    Negative reliabilities are set to 0. The scored responses must be that
+    average (by default the mean of the two repeats given).
     """
     a = np.asarray(rep1, dtype=float)
     b = np.asarray(rep2, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"repeats differ in shape: {a.shape} vs {b.shape}")
     r_half = columnwise_pearson(a, b)
-    reliability = np.clip(spearman_brown(np.clip(r_half, 0.0, None), 2.0), 0.0, 1.0)
+    reliability = np.clip(spearman_brown(np.clip(r_half, 0.0, None), n_presentations), 0.0, 1.0)
     return np.sqrt(reliability)
-
-
-def columnwise_pearson(a: NDArray, b: NDArray) -> NDArray[np.float64]:
-    """Pearson r between matching columns of two (sample x column) arrays."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * b).sum(axis=0) / denom
-    return np.where(denom > 0, r, np.nan)
 
 
 def fit_saturation(sizes: NDArray, curve: NDArray, taus: NDArray | None = None) -> NDArray:

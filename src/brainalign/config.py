@@ -46,6 +46,10 @@ def _describe(error) -> str:
         message += f"; allowed keys: {', '.join(allowed)}"
     elif error.validator == "required":
         message += f"; required keys: {', '.join(error.validator_value)}"
+    elif error.validator == "uniqueItems":
+        message = f"{error.instance!r} lists an entry twice; allowed: each entry once"
+    elif error.validator == "pattern" and error.schema.get("description", "").startswith("a name used"):
+        message = f"{error.instance!r} is not an allowed name; allowed: {error.schema['description'].split(': ', 1)[1]}"
     return f"config key '{where}': {message}"
 
 
@@ -64,7 +68,13 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"file not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must contain a mapping at top level")
     return data
@@ -115,9 +125,20 @@ def resource_path(path: str | Path) -> Path:
     return path
 
 
-def load_config(config: dict, root: str | Path = ".") -> dict:
-    """Validate ``config`` (a copy, defaults filled) against the schemas and registries."""
-    root = Path(root)
+def load_config(config: dict, root: str | Path = ".", source: str = "") -> dict:
+    """Validate ``config`` (a copy, defaults filled) against the schemas and registries.
+
+    ``source`` names the config file(s) in error messages.
+    """
+    try:
+        return _load_config(config, Path(root))
+    except ConfigError as err:
+        if source:
+            raise ConfigError(f"{source}: {err}") from err
+        raise
+
+
+def _load_config(config: dict, root: Path) -> dict:
     cfg = copy.deepcopy(config)
     validate_against(cfg, load_yaml(SCHEMA_DIR / "config.schema.yaml"))
     models = read_models(root / cfg["models_registry"])
@@ -134,6 +155,9 @@ def load_config(config: dict, root: str | Path = ".") -> dict:
         for i, item in enumerate(cfg[key]):
             _check_analysis(f"{key}[{i}]", item, cfg, models)
     _check_figures_and_comparisons(cfg)
+    from brainalign.config_checks import check_all
+
+    check_all(cfg, models)
     return cfg
 
 
@@ -207,6 +231,31 @@ def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
             )
         if role != "target" and ref.get("layer") is None:
             raise ConfigError(f"config key '{where}.{role}.layer': must be an integer layer index")
+
+
+def remote_code_problems(cfg: dict) -> list[str]:
+    """One line per remote-code model of the config that cannot run as configured.
+
+    Lists entries whose code or hub commit is not pinned (naming the registry key to
+    set); a missing ``features.allow_remote_code`` is a config error before this runs.
+    """
+    from brainalign.features.registry import pin_problem, runs_remote_code
+
+    if "_models" not in cfg:  # a config not validated by load_config (registry not read)
+        return []
+    allowed = cfg.get("features", {}).get("allow_remote_code", False)
+    out: list[str] = []
+    for name in sorted({m for ds in cfg["datasets"].values() for m in ds["models"]}):
+        entry = cfg["_models"][name]
+        if not runs_remote_code(entry):
+            continue
+        if not allowed:
+            out.append(f"model {name!r} runs remote code; its jobs stop unless the config sets "
+                       "features: {allow_remote_code: true}")
+        problem = pin_problem(entry, name, where=cfg["models_registry"])
+        if problem:
+            out.append(f"{problem} (its extraction jobs stop until then)")
+    return out
 
 
 def instructions_for(ds: dict, models: dict, instructions: dict, model: str) -> list[str]:

@@ -1,9 +1,9 @@
-"""Voxelwise ridge encoding models (himalaya) with leakage-free cross-validation.
+"""Ridge encoding settings and the scoring helpers built on :class:`~brainalign.encoder.RidgeEncoder`.
 
-Rules of the game, enforced here rather than left to callers:
+Rules of the game, enforced by the encoder rather than left to callers:
 
-* cross-validation folds are whole runs (or sessions / episodes), never
-  interleaved samples;
+* cross-validation folds are whole runs (or sessions / episodes) in natural
+  order, never interleaved samples (:mod:`brainalign.cv_folds`);
 * z-scoring statistics are fitted on training samples only;
 * each voxel gets its own regularisation strength, chosen on training folds;
 * scores are computed on held-out test samples only.
@@ -17,21 +17,29 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from brainalign.ceiling import columnwise_pearson
+from brainalign.array_ops import BACKENDS
+from brainalign.cv_folds import block_groups, group_folds  # noqa: F401  (re-exported)
+from brainalign.encoder import DEFAULT_ALPHAS, RidgeEncoder, Standardizer  # noqa: F401  (re-exported)
+from brainalign.metrics import columnwise_pearson, columnwise_r2
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("numpy", "torch", "torch_cuda")
+#: share of voxels whose chosen alpha sits on an edge of the grid above which a warning is logged
+EDGE_WARNING = 0.05
 
 
 @dataclass(frozen=True)
 class RidgeSettings:
-    """Hyper-parameters of the ridge search."""
+    """Hyper-parameters of the ridge search (the config's ``encoding`` block)."""
 
-    alphas: NDArray = field(default_factory=lambda: np.logspace(1, 4, 20))
+    alphas: NDArray = field(default_factory=lambda: DEFAULT_ALPHAS.copy())
     n_folds: int = 5
     backend: str = "numpy"
-    n_iter: int = 20  # random-search iterations for banded ridge
+    n_iter: int = 20  # band-weight samples of banded ridge
+    solver: str = "auto"
+    cv_scoring: str = "mse"
+    target_mem_mb: int = 1024
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -39,46 +47,53 @@ class RidgeSettings:
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
 
-
-@dataclass(frozen=True)
-class Standardizer:
-    """Column means and standard deviations fitted on training rows only."""
-
-    mean: NDArray
-    std: NDArray
-
-    @classmethod
-    def fit(cls, x: NDArray) -> "Standardizer":
-        x = np.asarray(x, dtype=np.float64)
-        std = x.std(axis=0)
-        return cls(mean=x.mean(axis=0), std=np.where(std > 0, std, 1.0))
-
-    def transform(self, x: NDArray) -> NDArray:
-        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
-
-
-def group_folds(groups: NDArray, n_folds: int) -> list[tuple[NDArray, NDArray]]:
-    """Cross-validation splits that keep every group (run) whole.
-
-    Groups are assigned to folds in contiguous blocks of their sorted order, so
-    neighbouring runs land in the same fold when there are more runs than folds.
-    """
-    groups = np.asarray(groups).astype(str)
-    uniq = np.unique(groups)
-    if len(uniq) < 2:
-        raise ValueError(
-            f"cross-validation needs at least 2 runs/groups in the training data, got {len(uniq)}"
+    def encoder(self, bands: list[slice] | None = None, scale_x: bool = True) -> RidgeEncoder:
+        """A fresh encoder with these settings."""
+        return RidgeEncoder(
+            alphas=self.alphas, n_folds=self.n_folds, solver=self.solver, backend=self.backend, bands=bands,
+            n_iter=self.n_iter, scale_x=scale_x, cv_scoring=self.cv_scoring, target_mem_mb=self.target_mem_mb,
+            random_state=self.seed,
         )
-    n = min(n_folds, len(uniq))
-    fold_of_group = {g: i for i, chunk in enumerate(np.array_split(uniq, n)) for g in chunk}
-    fold = np.array([fold_of_group[g] for g in groups])
-    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(n)]
 
 
-def _backend(name: str):
-    from himalaya.backend import set_backend
+@dataclass
+class FitResult:
+    """Test-set scores of one ridge model (arrays over targets) and its fitted encoder."""
 
-    return set_backend(name, on_error="raise")
+    r: NDArray
+    r2: NDArray
+    alpha: NDArray
+    prediction: NDArray
+    cv_score: NDArray
+    encoder: RidgeEncoder
+
+
+def fit_score(
+    x_train: NDArray,
+    y_train: NDArray,
+    x_test: NDArray,
+    y_test: NDArray | None,
+    groups: NDArray,
+    settings: RidgeSettings,
+    bands: list[slice] | None = None,
+    scale_x: bool = True,
+) -> FitResult:
+    """Fit an encoder on the training rows, predict the test rows, score them when ``y_test`` is given.
+
+    ``bands`` (column slices) switches to banded ridge, one regularisation per band.
+    ``scale_x=False`` only centres the features (for residual features, whose
+    variance is the point: rescaling would blow up what the residualiser left).
+    """
+    enc = settings.encoder(bands=bands, scale_x=scale_x).fit(x_train, y_train, groups)
+    if enc.edge_fraction_ > EDGE_WARNING:
+        log.warning("%.0f%% of targets chose an alpha at the edge of the grid [%g, %g]: widen encoding.alphas",
+                    100 * enc.edge_fraction_, np.min(settings.alphas), np.max(settings.alphas))
+    pred = np.asarray(enc.predict(x_test), dtype=np.float64)
+    if y_test is None:
+        nan = np.full(pred.shape[1], np.nan)
+        return FitResult(nan, nan, enc.alpha_, pred, enc.cv_score_, enc)
+    return FitResult(columnwise_pearson(pred, y_test), columnwise_r2(pred, y_test), enc.alpha_, pred,
+                     enc.cv_score_, enc)
 
 
 def fit_ridge_predict(
@@ -92,90 +107,14 @@ def fit_ridge_predict(
 ) -> NDArray:
     """Fit a per-target ridge on (standardised) training data and predict test rows.
 
-    Without ``groups`` the training rows are split into ``n_folds`` contiguous blocks.
+    Without ``groups`` (or with a single group) the training rows are split into
+    ``n_folds`` contiguous blocks.
     """
-    settings = RidgeSettings(
-        alphas=np.logspace(1, 4, 20) if alphas is None else np.asarray(alphas), n_folds=n_folds, backend=backend
-    )
+    settings = RidgeSettings(alphas=DEFAULT_ALPHAS if alphas is None else np.asarray(alphas), n_folds=n_folds,
+                             backend=backend)
     if groups is None or len(np.unique(groups)) < 2:
-        groups = np.repeat(np.arange(n_folds), int(np.ceil(len(x_train) / n_folds)))[: len(x_train)]
-    fit = fit_score(x_train, y_train, x_test, None, groups, settings)
-    return fit.prediction
-
-
-@dataclass
-class FitResult:
-    """Test-set scores of one ridge model (arrays over targets)."""
-
-    r: NDArray
-    r2: NDArray
-    alpha: NDArray
-    prediction: NDArray
-
-
-def fit_score(
-    x_train: NDArray,
-    y_train: NDArray,
-    x_test: NDArray,
-    y_test: NDArray | None,
-    groups: NDArray,
-    settings: RidgeSettings,
-    bands: list[slice] | None = None,
-    scale_x: bool = True,
-) -> FitResult:
-    """Standardise on training data, choose per-target alphas by grouped CV, score on test.
-
-    ``bands`` (column slices) switches to banded ridge, one regularisation per band.
-    ``scale_x=False`` only centres the features (for residual features, whose
-    variance is the point: rescaling would blow up what the residualiser left).
-    """
-    from himalaya.ridge import BandedRidgeCV, RidgeCV
-
-    backend = _backend(settings.backend)
-    xs = Standardizer.fit(x_train)
-    if not scale_x:
-        xs = Standardizer(mean=xs.mean, std=np.ones_like(xs.std))
-    ys = Standardizer.fit(y_train)
-    xtr, xte = xs.transform(x_train), xs.transform(x_test)
-    ytr = ys.transform(y_train)
-    cv = group_folds(groups, settings.n_folds)
-    alphas = np.asarray(settings.alphas, dtype=np.float64)
-    if bands is None:
-        model = RidgeCV(alphas=alphas, cv=cv, solver_params={"n_targets_batch": 2000})
-        model.fit(xtr, ytr)
-        best_alpha = backend.to_numpy(model.best_alphas_)
-    else:
-        from himalaya.ridge import ColumnTransformerNoStack
-        from sklearn.pipeline import make_pipeline
-
-        ct = ColumnTransformerNoStack([(f"band{i}", "passthrough", b) for i, b in enumerate(bands)])
-        banded = BandedRidgeCV(
-            groups="input",
-            cv=cv,
-            solver_params={
-                "alphas": alphas,
-                "n_iter": settings.n_iter,
-                "n_targets_batch": 2000,
-                "progress_bar": False,
-            },
-            random_state=0,
-        )
-        model = make_pipeline(ct, banded)
-        model.fit(xtr, ytr)
-        best_alpha = backend.to_numpy(banded.best_alphas_)
-    pred = np.asarray(backend.to_numpy(model.predict(xte)), dtype=np.float64)
-    pred = pred * ys.std + ys.mean
-    n_targets = y_train.shape[1]
-    if y_test is None:
-        nan = np.full(n_targets, np.nan)
-        return FitResult(nan, nan, best_alpha, pred)
-    y_test = np.asarray(y_test, dtype=np.float64)
-    r = columnwise_pearson(pred, y_test)
-    resid = ((y_test - pred) ** 2).sum(axis=0)
-    total = ((y_test - y_test.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = 1.0 - resid / total
-    return FitResult(r=r, r2=r2, alpha=best_alpha, prediction=pred)
+        groups = block_groups(len(x_train), n_folds)
+    return fit_score(x_train, y_train, x_test, None, groups, settings).prediction
 
 
 def normalize(r: NDArray, ceiling: NDArray, ceiling_min: float = 0.05) -> NDArray:
@@ -196,4 +135,7 @@ def ridge_settings(encoding_cfg: dict) -> RidgeSettings:
         n_folds=int(encoding_cfg["n_folds"]),
         backend=encoding_cfg["backend"],
         n_iter=int(encoding_cfg.get("n_iter", 20)),
+        solver=encoding_cfg.get("solver", "auto"),
+        cv_scoring=encoding_cfg.get("cv_scoring", "mse"),
+        target_mem_mb=int(encoding_cfg.get("target_mem_mb", 1024)),
     )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from brainalign.design import is_time_series, layer_matrix, resolve_layer
-from brainalign.encode_store import split_masks
-from brainalign.encoding import RidgeSettings, fit_score, normalize
+from brainalign.design import resolve_layer
+from brainalign.encode_store import SubjectData
+from brainalign.encoding import RidgeSettings
 from brainalign.stores import provenance
 
 METRICS = ("normalized", "r2")
@@ -30,24 +30,16 @@ def partition_pair(
     """Fit A, B and the banded joint model A+B; return a ``partition`` store."""
     if metric not in METRICS:
         raise ValueError(f"unknown partition metric {metric!r}; allowed: {', '.join(METRICS)}")
-    train, test = split_masks(brain)
-    delays = list(delays) if is_time_series(brain) else []
-    y = brain["responses"].values
-    groups = brain["run"].values.astype(str)[train]
+    subj = SubjectData.from_brain(brain, delays)
     (la,) = resolve_layer(a, a_layer)
     (lb,) = resolve_layer(b, b_layer)
-    xa = layer_matrix(a, brain, la, delays)
-    xb = layer_matrix(b, brain, lb, delays)
+    xa = subj.design(a, la)
+    xb = subj.design(b, lb)
     xab = np.concatenate([xa, xb], axis=1)
     bands = [slice(0, xa.shape[1]), slice(xa.shape[1], xab.shape[1])]
-    fits = {
-        "a": fit_score(xa[train], y[train], xa[test], y[test], groups, settings),
-        "b": fit_score(xb[train], y[train], xb[test], y[test], groups, settings),
-        "ab": fit_score(xab[train], y[train], xab[test], y[test], groups, settings, bands=bands),
-    }
-    ceiling = brain["noise_ceiling"].values
+    fits = {"a": subj.fit(xa, settings), "b": subj.fit(xb, settings), "ab": subj.fit(xab, settings, bands=bands)}
     if metric == "normalized":
-        score = {k: normalize(f.r, ceiling, ceiling_min) for k, f in fits.items()}
+        score = {k: subj.normalized(f.r, ceiling_min) for k, f in fits.items()}
     else:
         score = {k: f.r2 for k, f in fits.items()}
     parts = partition_scores(score["a"], score["b"], score["ab"])
@@ -64,7 +56,8 @@ def partition_pair(
             a_layer=int(a["layer"].values[la]),
             b_model=b.attrs.get("model", ""), b_instruction=b.attrs.get("instruction", "none"),
             b_layer=int(b["layer"].values[lb]),
-            backend=settings.backend, n_iter=settings.n_iter, delays=delays,
+            backend=settings.backend, n_iter=settings.n_iter, delays=subj.delays,
+            solver_form=fits["ab"].encoder.form_,
         ),
     )
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from brainalign.design import is_time_series, layer_matrix, resolve_layer
-from brainalign.encode_store import encode_features, split_masks
+from brainalign.design import resolve_layer
+from brainalign.encode_store import SubjectData, encode_features
 from brainalign.encoding import RidgeSettings, Standardizer, fit_score
 
 
@@ -45,16 +45,14 @@ def encode_residual(
     block_size: int = 10,
 ) -> xr.Dataset:
     """Encoding store of ``target`` features with ``remove``'s layer regressed out."""
-    train, test = split_masks(brain)
-    delays = list(delays) if is_time_series(brain) else []
-    groups = brain["run"].values.astype(str)[train]
+    data = SubjectData.from_brain(brain, delays, block_size)
     (rl,) = resolve_layer(remove, remove_layer)
-    b = layer_matrix(remove, brain, rl, delays)
+    b = data.design(remove, rl)
     layers = resolve_layer(target, target_layer)
     subset = target.isel(layer=layers)
 
     def transform(x_train: np.ndarray, x_test: np.ndarray, _li: int) -> tuple[np.ndarray, np.ndarray]:
-        return remove_space(x_train, x_test, b[train], b[test], groups, settings)
+        return remove_space(x_train, x_test, b[data.train], b[data.test], data.groups, settings)
 
     ds = encode_features(subset, brain, settings, delays, ceiling_min, n_permutations, block_size,
                          layer_transform=transform, scale_x=False)

@@ -67,7 +67,8 @@ def comparison_stats(alignment: pd.DataFrame, cfg: dict, registry: dict, dataset
     """The configured paired comparisons (``stats.comparisons``), BH-FDR over ROIs per comparison.
 
     Each comparison pairs, per subject and ROI, the mean selected-layer score of
-    the feature sets matched by ``a`` with that of ``b``; ``each: true`` makes one
+    the feature sets matched by ``a`` with that of ``b`` (a model name or a feature
+    selector); ``each: true`` makes one
     comparison per feature set of ``a`` (for example each instruction vs a baseline).
     """
     best = best_layers(alignment)
@@ -75,10 +76,12 @@ def comparison_stats(alignment: pd.DataFrame, cfg: dict, registry: dict, dataset
     for item in cfg.get("comparisons", []):
         if best.empty or item.get("dataset", dataset) != dataset:
             continue
-        a, b = (select_feature_sets(best, item[k], registry) for k in ("a", "b"))
-        groups = [(item["name"], a)]
+        sel = {k: {"model": item[k]} if isinstance(item[k], str) else item[k] for k in ("a", "b")}
+        a, b = (select_feature_sets(best, sel[k], registry) for k in ("a", "b"))
+        name = item.get("name") or f"{item['a']} vs {item['b']}"
+        groups = [(name, a)]
         if item.get("each"):
-            groups = [(f"{item['name']}: {m}@{i}", g) for (m, i), g in a.groupby(["model", "instruction"])]
+            groups = [(f"{name}: {m}@{i}", g) for (m, i), g in a.groupby(["model", "instruction"])]
         for name, rows in groups:
             out = pd.DataFrame(_compare(name, rows, b, cfg))
             if not out.empty:

@@ -64,7 +64,12 @@ REQUIRED_COORDS: dict[str, tuple[str, ...]] = {
 
 
 class StoreError(ValueError):
-    """A store does not match its schema."""
+    """A store does not match its schema, or is incomplete or damaged."""
+
+
+# Written last into a store (before the store is renamed into place): every file of
+# the store and its size. A store without it was not finished by this library.
+MARKER = ".brainalign-complete.json"
 
 
 def validate(ds: xr.Dataset, schema: str, where: str = "dataset") -> None:
@@ -87,9 +92,11 @@ def validate(ds: xr.Dataset, schema: str, where: str = "dataset") -> None:
 def provenance(**extra: Any) -> dict[str, Any]:
     """Attributes recording who wrote a store, when, and with which packages."""
     import brainalign
+    from brainalign.rerun import code_version
 
     attrs: dict[str, Any] = {
         "brainalign_version": brainalign.__version__,
+        "code_version": code_version(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "xarray": xr.__version__,
@@ -177,7 +184,56 @@ def write_store(
     ds.attrs = _jsonable_attrs({"schema": schema, **ds.attrs})
     with staged_dir(path) as tmp:
         ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2)
+        write_marker(tmp, schema)
     return path
+
+
+def _files(path: Path) -> dict[str, int]:
+    return {str(f.relative_to(path)): f.stat().st_size for f in sorted(path.rglob("*"))
+            if f.is_file() and f.name != MARKER}
+
+
+def write_marker(path: str | os.PathLike, schema: str) -> None:
+    """Record every file of a finished store and its size (the completion marker, written last)."""
+    path = Path(path)
+    (path / MARKER).write_text(json.dumps({"schema": schema, "files": _files(path)}, indent=0))
+
+
+def _recovery(path: Path) -> str:
+    return (f"remake it: snakemake --forcerun {path} (or `make recover`, which finds every such store; "
+            "see README: Recovering from interruptions)")
+
+
+def check_store(path: str | os.PathLike, schema: str | None = None) -> None:
+    """Raise :class:`StoreError` naming ``path`` if it is missing, unfinished or has lost files.
+
+    Checks the completion marker, that every file it lists is present with its
+    size (a deleted or truncated chunk is found without reading it) and the schema.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise StoreError(f"store not found: {path}; {_recovery(path)}")
+    marker = path / MARKER
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError) as err:
+        raise StoreError(f"store {path} has no completion marker ({MARKER}: {err.__class__.__name__}): "
+                         f"it was not finished; {_recovery(path)}") from err
+    if schema and recorded.get("schema") != schema:
+        raise StoreError(f"store {path} holds a {recorded.get('schema')!r} store, expected {schema!r}")
+    present = _files(path)
+    missing = sorted(set(recorded["files"]) - set(present))
+    changed = sorted(f for f, size in recorded["files"].items() if f in present and present[f] != size)
+    if missing or changed:
+        detail = "; ".join(x for x in (f"missing files {missing[:5]}" if missing else "",
+                                       f"files of another size (truncated?) {changed[:5]}" if changed else "") if x)
+        raise StoreError(f"store {path} is damaged: {detail}; {_recovery(path)}")
+
+
+def verify_store(path: str | os.PathLike, schema: str | None = None) -> None:
+    """:func:`check_store`, then read every array (each chunk decompressed)."""
+    check_store(path, schema)
+    read_store(path, schema or json.loads((Path(path) / MARKER).read_text())["schema"])
 
 
 def read_store(path: str | os.PathLike, schema: str, load: bool = True) -> xr.Dataset:
@@ -185,9 +241,18 @@ def read_store(path: str | os.PathLike, schema: str, load: bool = True) -> xr.Da
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"store not found: {path}")
-    ds = xr.open_zarr(path, consolidated=True)
+    check_store(path, schema)
+    try:
+        ds = xr.open_zarr(path, consolidated=True)
+    except Exception as err:  # noqa: BLE001 - zarr and json errors alike, re-raised naming the store
+        raise StoreError(f"cannot open store {path}: {err}; {_recovery(path)}") from err
     validate(ds, schema, where=str(path))
-    return ds.load() if load else ds
+    if not load:
+        return ds
+    try:
+        return ds.load()
+    except Exception as err:  # noqa: BLE001 - codec errors (e.g. blosc) name no file
+        raise StoreError(f"cannot read store {path}: {err}; {_recovery(path)}") from err
 
 
 def json_attr(ds: xr.Dataset, key: str, default: Any = None) -> Any:

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from brainalign.stats import fraction_significant
-from brainalign.stores import read_store, write_tsv
+from brainalign.stores import json_attr, read_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict, ceiling: np.nda
     rois = roi_mask["roi"].values.astype(str)
     if "p_perm" in ds:
         sig_fraction = np.stack([fraction_significant(p, mask) for p in ds["p_perm"].values])
+    grid = np.asarray(json_attr(ds, "alphas", []), dtype=np.float32)
+    edges = grid[[0, -1]] if grid.size > 1 else None
     for li, layer in enumerate(ds["layer"].values):
         r = ds["r"].values[li]
         r2 = ds["r2"].values[li]
@@ -48,11 +50,12 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict, ceiling: np.nda
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
             if ceiling is not None:
                 values["noise_ceiling"] = float(np.nanmean(ceiling[m])) if m.any() else np.nan
-            if "cv_score" in ds:
-                cv = ds["cv_score"].values[li][m]
-                values["cv_score"] = float(np.nanmean(cv)) if np.isfinite(cv).any() else np.nan
             if "p_perm" in ds:
                 values["frac_sig_voxels"] = float(sig_fraction[li, ri])
+            if "cv_score" in ds:  # training-set CV r: selects layers without looking at the test set
+                values["cv_r"] = np.nanmean(ds["cv_score"].values[li][m]) if m.any() else np.nan
+            if m.any() and edges is not None:
+                values["alpha_at_edge"] = float(np.isin(ds["alpha"].values[li][m], edges).mean())
             for metric, value in values.items():
                 rows.append({**base, "roi": roi, "layer": int(layer), "metric": metric, "value": float(value)})
     return rows
@@ -123,9 +126,18 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     write_tsv(df, path)
 
 
+# Columns holding names a user gives (ROI, subject, model, run, ...) or labels: read as
+# text, so names such as "NA", "NULL", "None" or "nan" stay names.
+TEXT_COLUMNS = ("dataset", "subject", "roi", "model", "instruction", "metric", "a", "b", "removed",
+                "score", "analysis", "run", "label")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table`."""
-    return pd.read_csv(path, sep="\t")
+    """Read a table written by :func:`write_table`: names as text, only empty numbers missing."""
+    header = pd.read_csv(path, sep="\t", nrows=0).columns
+    text = [c for c in header if c in TEXT_COLUMNS]
+    return pd.read_csv(path, sep="\t", keep_default_na=False, dtype={c: str for c in text},
+                       na_values={c: [""] for c in header if c not in text})
 
 
 def summarize_dataset(
@@ -151,7 +163,7 @@ def best_layers(alignment: pd.DataFrame, metric: str = "normalized", extra_keys:
     """Per (subject, roi, model, instruction): the selected layer and its test-set score.
 
     The layer is the one with the highest training-set cross-validation score
-    (metric ``cv_score``, the ROI mean of each voxel's validation r) where the
+    (metric ``cv_r``, the ROI mean of each voxel's validation r) where the
     table has it: the test set is not looked at, so the score is unbiased. Without
     it, the layer with the highest test score is taken and the row's ``selection``
     says ``optimistic`` (the maximum over layers of noisy test scores is biased up).
@@ -160,7 +172,7 @@ def best_layers(alignment: pd.DataFrame, metric: str = "normalized", extra_keys:
     df = alignment[alignment["metric"] == metric].dropna(subset=["value"])
     if df.empty:
         return df.assign(best_layer=pd.Series(dtype=int), selection=pd.Series(dtype=str))
-    cv = alignment[alignment["metric"] == "cv_score"].dropna(subset=["value"])
+    cv = alignment[alignment["metric"] == "cv_r"].dropna(subset=["value"])
     idx = df.groupby(keys)["value"].idxmax()
     best = df.loc[idx].assign(selection=SELECTION_OPTIMISTIC)
     if not cv.empty:

@@ -66,10 +66,11 @@ def test_valid_config_gets_defaults_and_is_not_mutated(root):
     cfg = load_config(raw, root)
     assert raw == before
     assert cfg["results"] == "results"
-    assert cfg["encoding"] == {"backend": "numpy", "alphas": {"min_exp": 1, "max_exp": 4, "num": 20}, "n_folds": 5,
-                               "delays": [1, 2, 3, 4, 5], "ceiling_min": 0.05, "n_iter": 20, "mem_mb": 8000}
+    assert cfg["encoding"] == {"backend": "auto", "alphas": {"min_exp": -1, "max_exp": 7, "num": 33}, "n_folds": 5,
+                               "delays": [1, 2, 3, 4, 5], "ceiling_min": 0.05, "n_iter": 20, "mem_mb": 8000,
+                               "solver": "auto", "cv_scoring": "mse", "target_mem_mb": 1024, "outer_folds": 0}
     assert cfg["stats"] == {"n_permutations": 1000, "block_size": 10, "test": "auto", "n_bootstrap": 1000,
-                            "seed": 0, "alpha": 0.05, "comparisons": []}
+                            "seed": 0, "alpha": 0.05}
     assert cfg["residual"] == [] and cfg["partition"] == []
     syn = cfg["datasets"]["demo"]["synthetic"]
     assert syn["seed"] == 0 and syn["n_images"] == 300 and syn["repeats"] == 3
@@ -108,7 +109,7 @@ def test_wrong_type_and_enum_and_unknown_key(root):
         load_config(cfg, root)
     msg = str(err.value)
     assert "config key 'encoding.n_folds': 'five' is not of type 'integer'" in msg
-    assert "config key 'encoding.backend': 'jax' is not one of ['numpy', 'torch', 'torch_cuda']" in msg
+    assert "config key 'encoding.backend': 'jax' is not one of ['auto', 'numpy', 'torch', 'torch_cuda']" in msg
     assert "Additional properties are not allowed ('extra' was unexpected); allowed keys:" in msg
     assert "datasets, encoding, features, figures" in msg
 

@@ -102,3 +102,82 @@ def test_encode_job_writes_store(tmp_path, event_data):
     ds = read_store(out, "encoding")
     assert ds.sizes == {"layer": 3, "voxel": 40, "roi": 2}
     assert json_attr(ds, "alphas") == pytest.approx(list(np.logspace(-1, 4, 10)))
+
+
+def test_nested_cv_picks_alphas_without_outer_test_runs(event_data, monkeypatch):
+    from brainalign import encoder as encoder_module
+
+    brain, feats = event_data
+    seen = []
+    real_fit = encoder_module.RidgeEncoder.fit
+
+    def spy(self, x, y, groups):
+        seen.append(set(np.asarray(groups).tolist()))
+        return real_fit(self, x, y, groups)
+
+    monkeypatch.setattr(encoder_module.RidgeEncoder, "fit", spy)
+    ds = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05, outer_folds=7)
+    runs = set(brain["run"].values.tolist())
+    assert len(seen) == 7  # one fit per outer fold, each with its own inner CV
+    held_out = [runs - s for s in seen]
+    assert all(len(h) == 1 for h in held_out)  # 7 runs, 7 outer folds: one run held out each time
+    assert set().union(*held_out) == runs  # every run is an outer test run exactly once
+    assert ds.attrs["outer_folds"] == 7
+    driven = brain["roi_mask"].values[0]
+    assert ds["r"].values[0, driven].mean() > 0.6 and abs(ds["r"].values[0, ~driven].mean()) < 0.1
+
+
+def test_store_records_solver_form_edge_share_and_cv_score(event_data):
+    brain, feats = event_data
+    ds = encode_features(feats, brain, SETTINGS, [], 0.05)
+    assert ds.attrs["solver_form"] == "primal"  # 240 training images > 8 units
+    assert 0.0 <= ds.attrs["alpha_edge_fraction"] <= 1.0
+    assert ds["cv_score"].shape == ds["r"].shape
+    driven = brain["roi_mask"].values[0]
+    best = ds["cv_score"].values[:, driven].mean(axis=1).argmax()
+    assert best == 1  # the driving layer is found from training-set CV alone
+
+
+def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_data, tmp_path):
+    from brainalign.summaries import roi_rows
+
+    brain, feats = event_data
+    narrow = RidgeSettings(alphas=np.array([1e3, 1e4]), n_folds=3)  # every choice sits on an edge
+    ds = encode_features(feats.isel(layer=[1]), brain, narrow, [], 0.05)
+    write_store(ds, tmp_path / "e.zarr", "encoding")  # list attributes come back JSON-encoded
+    ds = read_store(tmp_path / "e.zarr", "encoding")
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(ds, brain["roi_mask"], {})}
+    assert rows[("roi0", "alpha_at_edge")] == 1.0 and ds.attrs["alpha_edge_fraction"] == 1.0
+    wide = encode_features(feats.isel(layer=[1]), brain, SETTINGS, [], 0.05)
+    rows = {(r["roi"], r["metric"]): r["value"] for r in roi_rows(wide, brain["roi_mask"], {})}
+    driven = brain["roi_mask"].values[0]
+    assert rows[("roi0", "cv_r")] == pytest.approx(wide["cv_score"].values[0, driven].mean(), rel=1e-5)
+    assert rows[("roi0", "alpha_at_edge")] < 0.5
+
+
+def test_banding_by_delay_gives_each_delay_its_own_band(monkeypatch):
+    from brainalign import encoder as encoder_module
+
+    rng = np.random.default_rng(0)
+    n_per_run, n_runs, n_vox = 60, 5, 6
+    runs = np.repeat([f"run-{i}" for i in range(1, n_runs + 1)], n_per_run)
+    time = np.tile(np.arange(n_per_run) * 2.0, n_runs)
+    split = np.where(runs == "run-5", "test", "train")
+    x = rng.standard_normal((n_runs * n_per_run, 3))
+    y = rng.standard_normal((n_runs * n_per_run, n_vox))
+    brain = brain_dataset(y, runs, split, tr=2.0, time=time)
+    feats = features_dataset(x[None], [f"c{i}" for i in range(len(x))], runs=runs, onsets=time, modality="clip")
+    seen = []
+    real_fit = encoder_module.RidgeEncoder.fit
+
+    def spy(self, xx, yy, groups):
+        seen.append(self.bands)
+        return real_fit(self, xx, yy, groups)
+
+    monkeypatch.setattr(encoder_module.RidgeEncoder, "fit", spy)
+    ds = encode_features(feats, brain, RidgeSettings(alphas=np.logspace(-1, 3, 5), n_folds=2, n_iter=3), [1, 2, 3],
+                         0.05, banding="delays")
+    assert seen == [[slice(0, 3), slice(3, 6), slice(6, 9)]]
+    assert ds.attrs["banding"] == "delays"
+    with pytest.raises(ValueError, match="unknown banding"):
+        encode_features(feats, brain, SETTINGS, [1], 0.05, banding="layers")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import himalaya.ridge
+from brainalign import encoder as encoder_module
 from brainalign import encoding
 from brainalign.encoding import (
     RidgeSettings,
@@ -68,13 +68,14 @@ def test_prediction_equals_closed_form_ridge_on_training_statistics():
 
 def test_cv_folds_keep_runs_whole(monkeypatch):
     seen = []
+    real_folds = encoder_module.group_folds
 
-    class SpyRidgeCV(himalaya.ridge.RidgeCV):
-        def __init__(self, *args, cv=None, **kwargs):
-            seen.append(list(cv))
-            super().__init__(*args, cv=cv, **kwargs)
+    def spy(groups, n_folds):
+        folds = real_folds(groups, n_folds)
+        seen.append(folds)
+        return folds
 
-    monkeypatch.setattr(himalaya.ridge, "RidgeCV", SpyRidgeCV)
+    monkeypatch.setattr(encoder_module, "group_folds", spy)
     x_true, _, y, groups, tr, te = _data(n_vox=4)
     # shuffle the training rows so runs are interleaved in sample order
     order = np.random.default_rng(1).permutation(N_RUNS * PER_RUN)
@@ -179,14 +180,14 @@ def test_fit_ridge_predict_without_groups():
 
 
 def test_settings_validation_and_config():
-    with pytest.raises(ValueError, match="unknown backend 'jax'; allowed: numpy, torch, torch_cuda"):
+    with pytest.raises(ValueError, match="unknown backend 'jax'; allowed: auto, numpy, torch, torch_cuda"):
         RidgeSettings(backend="jax")
     with pytest.raises(ValueError, match="n_folds must be >= 2"):
         RidgeSettings(n_folds=1)
     s = ridge_settings({"alphas": {"min_exp": -1, "max_exp": 2, "num": 4}, "n_folds": 3, "backend": "numpy"})
     np.testing.assert_allclose(s.alphas, [0.1, 1.0, 10.0, 100.0])
     assert (s.n_folds, s.backend, s.n_iter) == (3, "numpy", 20)
-    assert encoding.BACKENDS == ("numpy", "torch", "torch_cuda")
+    assert encoding.BACKENDS == ("auto", "numpy", "torch", "torch_cuda")
 
 
 def test_scale_x_false_only_centres_features(monkeypatch):

@@ -121,7 +121,7 @@ def _null_draw(rng, n_layers=5, n=160, n_train=120):
         y = np.roll(y, n // 2, axis=0)  # a null: time courses no longer line up with the features
         for li, x in enumerate(layers):
             cv, test = _ridge_scores(x, y, n_train)
-            for metric, v in (("normalized", test.mean()), ("cv_score", cv.mean())):
+            for metric, v in (("normalized", test.mean()), ("cv_r", cv.mean())):
                 rows.append(dict(zip(COLUMNS, ["d", subject, "ROI", "m", "none", li, metric, v])))
     return pd.DataFrame(rows)
 
@@ -134,7 +134,7 @@ def test_best_layer_selection_keeps_the_null_rate_nominal():
         cv = alignment_stats(table, {**CFG, "test": "auto", "n_bootstrap": 10})
         assert cv["layer_selection"].tolist() == ["cv"]
         cv_hits += cv["p"].iloc[0] < 0.05
-        optimistic = alignment_stats(table[table.metric != "cv_score"], {**CFG, "n_bootstrap": 10})
+        optimistic = alignment_stats(table[table.metric != "cv_r"], {**CFG, "n_bootstrap": 10})
         assert optimistic["layer_selection"].tolist() == ["optimistic"]
         optimistic_hits += optimistic["p"].iloc[0] < 0.05
     assert cv_hits / n_draws < 0.1  # nominal 5 % (0.04 with this seed); 150 draws, sd 1.8 %
@@ -143,7 +143,7 @@ def test_best_layer_selection_keeps_the_null_rate_nominal():
 
 def test_best_layer_from_cv_score_not_from_test():
     table = alignment()
-    cv = table[table.metric == "normalized"].assign(metric="cv_score", value=lambda d: d.layer.map({0: 0.9, 1: 0.1, 2: 0.2}))
+    cv = table[table.metric == "normalized"].assign(metric="cv_r", value=lambda d: d.layer.map({0: 0.9, 1: 0.1, 2: 0.2}))
     out = alignment_stats(pd.concat([table, cv]), CFG)
     ev = out[out.roi == "EV"].iloc[0]
     assert ev["mean"] == pytest.approx(np.mean([0.5 * (0.6 + 0.02 * i) for i in range(4)]))  # layer 0, not 1
@@ -162,6 +162,7 @@ def test_comparisons_by_type_and_each():
     cfg = {**CFG, "test": "auto", "comparisons": [
         {"name": "multimodal vs image", "a": {"type": "jointly pretrained"}, "b": {"type": "image"}},
         {"name": "instruction vs img", "a": {"model": "llm"}, "b": {"model": "img"}, "each": True},
+        {"a": "mm", "b": "img"},  # plain model names, no name
     ]}
     out = comparison_stats(table, cfg, registry)
     first = out[out.comparison == "multimodal vs image"]
@@ -171,3 +172,5 @@ def test_comparisons_by_type_and_each():
     assert sorted(each.comparison.unique()) == ["instruction vs img: llm@A", "instruction vs img: llm@B"]
     a = each[each.comparison.str.endswith("@A")]
     assert (a["mean"].round(6) == 0.15).all()
+    plain = out[out.comparison == "mm vs img"]
+    assert len(plain) == 2 and (plain["mean"].round(6) == 0.2).all()

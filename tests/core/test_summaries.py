@@ -136,4 +136,4 @@ def test_roi_rows_carry_cv_score_and_fraction_of_significant_voxels():
     get = rows.set_index(["roi", "layer", "metric"])["value"]
     assert get[("A", 0, "frac_sig_voxels")] == 1.0 and get[("B", 0, "frac_sig_voxels")] == 0.0
     assert get[("A", 1, "frac_sig_voxels")] == 0.0
-    assert get[("A", 1, "cv_score")] == pytest.approx(0.3) and get[("A", 0, "noise_ceiling")] == 0.5
+    assert get[("A", 1, "cv_r")] == pytest.approx(0.3) and get[("A", 0, "noise_ceiling")] == 0.5

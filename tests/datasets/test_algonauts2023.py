@@ -178,3 +178,24 @@ def test_snakemake_rules(release, tmp_path):
     assert ds.stimulus_id.values.tolist() == truth["subj02"]["ids"]
     table = pd.read_csv(tmp_path / "results/alg/stimuli.tsv", sep="\t")
     assert set(ds.stimulus_id.values) <= set(table.stimulus_id)
+
+
+def test_pickled_mapping_is_read_without_running_code(tmp_path):
+    import os
+
+    from brainalign.datasets.algonauts2023 import AlgonautsError, read_mapping
+
+    np.save(tmp_path / "mapping_rois.npy", {0: "Unknown", 1: "V1v", np.int64(2): "V1d"})
+    assert read_mapping(tmp_path, "rois") == {1: "V1v", 2: "V1d"}
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = np.empty((), dtype=object)
+    evil[()] = Payload()
+    np.save(tmp_path / "mapping_bad.npy", evil, allow_pickle=True)
+    with pytest.raises(AlgonautsError, match="refusing to load posix.system"):
+        read_mapping(tmp_path, "bad")
+    assert not marker.exists()

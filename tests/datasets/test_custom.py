@@ -111,6 +111,58 @@ def test_timeseries_errors(tmp_path):
     assert not (res / "b.zarr").exists()
 
 
+def _perfect_model_nba(ds, signal_test):
+    """Normalised alignment a noise-free model (predicting the true signal) gets on the stored test responses."""
+    from brainalign.metrics import columnwise_pearson
+
+    test = ds.split.values == "test"
+    return columnwise_pearson(signal_test, ds.responses.values[test]) / ds.noise_ceiling.values
+
+
+def test_timeseries_scored_against_the_presentation_average_its_ceiling_belongs_to(tmp_path):
+    """Known truth: a noise-free model's normalised alignment is 1 when score and ceiling refer to the same data."""
+    rng = np.random.default_rng(0)
+    raw, n_tr, n_vox = tmp_path / "raw", 600, 40
+    (raw / "sub-01/runs").mkdir(parents=True)
+    pd.DataFrame({"run": ["r1"] * n_tr + ["r2"] * n_tr, "modality": "clip",
+                  "split": ["train"] * n_tr + ["test"] * n_tr}).to_csv(tmp_path / "stimuli.tsv", sep="\t", index=False)
+    signal = rng.standard_normal((n_tr, n_vox))
+    noise_sd = np.linspace(0.5, 2.0, n_vox)
+    np.save(raw / "sub-01/runs/r1.npy", signal + noise_sd * rng.standard_normal((n_tr, n_vox)))
+    np.save(raw / "sub-01/runs/r2.npy", signal + noise_sd * rng.standard_normal((n_tr, n_vox)))
+    np.save(raw / "sub-01/runs/r2_repeat.npy", signal + noise_sd * rng.standard_normal((n_tr, n_vox)))
+    np.savez(raw / "rois.npz", A=np.ones(n_vox, bool))
+    block = {"design": "timeseries", "tr": 1.0, "test_runs": ["r2"], "test_repeats": {"r2": "{subject}/runs/r2_repeat.npy"}}
+    ds = custom.prepare_brain(raw, block, "sub-01", tmp_path / "stimuli.tsv", tmp_path / "brain.zarr")
+    first, second = np.load(raw / "sub-01/runs/r2.npy"), np.load(raw / "sub-01/runs/r2_repeat.npy")
+    np.testing.assert_allclose(ds.responses.values[n_tr:], (first + second) / 2, rtol=1e-5, atol=1e-5)
+    true_ceiling = np.sqrt(1 / (1 + noise_sd**2 / 2))  # r between the signal and the 2-presentation average
+    assert np.mean(np.abs(ds.noise_ceiling.values - true_ceiling)) < 0.03
+    assert abs(np.mean(_perfect_model_nba(ds, signal)) - 1.0) < 0.03
+    assert ds.attrs["test_responses"].startswith("mean of test presentations (effective n = 2")
+
+
+def test_events_ceiling_matches_the_number_of_presentations_averaged(tmp_path):
+    """Three presentations per test image: the ceiling is Spearman-Brown of 3, not of the 2 used to estimate it."""
+    rng = np.random.default_rng(1)
+    raw, n_train, n_test, n_vox = tmp_path / "raw", 40, 300, 30
+    (raw / "sub-01").mkdir(parents=True)
+    ids = [f"i{k}" for k in range(n_train + n_test)]
+    split = ["train"] * n_train + ["test"] * n_test
+    pd.DataFrame({"stimulus_id": ids, "split": split, "run": ["a"] * 20 + ["b"] * 20 + ["t"] * n_test,
+                  "modality": "image"}).to_csv(tmp_path / "stimuli.tsv", sep="\t", index=False)
+    signal = rng.standard_normal((len(ids), n_vox))
+    order = ids[:n_train] + ids[n_train:] * 3
+    rows = np.array([ids.index(i) for i in order])
+    noise_sd = 1.5
+    np.save(raw / "sub-01/responses.npy", signal[rows] + noise_sd * rng.standard_normal((len(rows), n_vox)))
+    pd.DataFrame({"stimulus_id": order}).to_csv(raw / "sub-01/samples.tsv", sep="\t", index=False)
+    np.savez(raw / "rois.npz", A=np.ones(n_vox, bool))
+    ds = custom.prepare_brain(raw, {"design": "events"}, "sub-01", tmp_path / "stimuli.tsv", tmp_path / "b.zarr")
+    assert abs(np.mean(_perfect_model_nba(ds, signal[n_train:])) - 1.0) < 0.03
+    assert np.mean(ds.noise_ceiling.values) == pytest.approx(np.sqrt(1 / (1 + noise_sd**2 / 3)), abs=0.02)
+
+
 def test_cross_subject_ceiling_when_asked(tmp_path):
     raw, res = tmp_path / "raw", tmp_path / "res"
     rng = np.random.default_rng(3)

@@ -18,14 +18,15 @@ import pytest
 import torch
 
 from brainalign.features.loading import ModelLoadError
+from brainalign.features.registry import RegistryError
 from brainalign.features.remote import import_adapter, remote_extractor
 
-ADAPTERS = ("mplug_owl_adapter", "merlot_reserve_adapter")
+ADAPTERS = ("mplug_owl_adapter", "merlot_reserve_adapter", "kimi_audio_adapter")
 
 
 BLOCK = """
 import importlib.abc, sys
-BLOCKED = {"mplug_owl", "mreserve", "jax", "jaxlib", "flax", "tensorflow"}
+BLOCKED = {"mplug_owl", "mreserve", "jax", "jaxlib", "flax", "tensorflow", "kimia_infer"}
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -54,13 +55,33 @@ def test_bare_adapter_names_resolve_to_the_package(name):
 
 
 @pytest.mark.parametrize("name,upstream", [("mplug_owl_adapter", "mplug_owl"),
-                                           ("merlot_reserve_adapter", "mreserve")])
+                                           ("merlot_reserve_adapter", "mreserve"),
+                                           ("kimi_audio_adapter", "kimia_infer")])
 def test_missing_upstream_names_the_environment(name, upstream):
     entry = {"backend": "external", "adapter": f"{name}:build_extractor",
              "environment": "envs/x.yaml", "revision": "a" * 40, "hub_id": "h",
-             "_instruction": "Describe the image."}
+             "code_revision": "b" * 40, "_instruction": "Describe the image."}
     with pytest.raises(ModelLoadError, match=rf"envs/x.yaml.*{upstream}"):
         remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+
+
+def test_an_adapter_not_written_names_the_registry_key():
+    entry = {"backend": "external", "adapter": "no_such_adapter:build_extractor",
+             "environment": "envs/x.yaml", "code_revision": "b" * 40}
+    with pytest.raises(RegistryError, match=r"models\.m\.adapter .*not written"):
+        remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+
+
+@pytest.mark.parametrize("over,key", [({"code_revision": None}, "code_revision"),
+                                      ({"revision": "main"}, "revision"),
+                                      ({"revision": None}, "revision")])
+def test_unpinned_external_entries_name_the_key(over, key):
+    entry = {"backend": "external", "adapter": "mplug_owl_adapter:build_extractor",
+             "hub_id": "org/model", "revision": "a" * 40, "code_revision": "b" * 40, **over}
+    with pytest.raises(RegistryError) as err:
+        remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+    assert str(err.value).startswith(f"config/models.yaml: models.m.{key} is ")
+    assert "\n" not in str(err.value)
 
 
 # --------------------------------------------------------------------------- mPLUG-Owl helpers
@@ -194,10 +215,6 @@ class _Merlot:
         ns, hw, _ = imgs.shape
         return np.full((ns, hw // 4, self.H), float(imgs.mean()))
 
-    def embed_preencoded_noaudio(self, images_enc, tokens, subseg_idxs):
-        self.calls.append(("joint", tokens.copy(), subseg_idxs.copy()))
-        return np.repeat(tokens[:, None].astype(np.float32), self.H, axis=1)
-
     def embed_text_spans_only(self, spans):
         self.calls.append(("spans", spans.copy()))
         return np.repeat(spans[:, :1].astype(np.float32), self.H, axis=1)
@@ -216,18 +233,11 @@ def test_merlot_build_extractor_wiring(monkeypatch):
         "mreserve.modeling": {"PretrainedMerlotReserve": _Merlot},
         "mreserve.preprocess": {"preprocess_image_to_patches": _patchify},
     })
-    entry = {"stream": "joint", "input": "video", "layers": "all"}
-    ex = mr.build_extractor(entry, "merlot-reserve-joint", "cpu", torch.float32)
+    entry = {"stream": "vision", "input": "video", "layers": "all"}
+    vision = mr.build_extractor(entry, "merlot-reserve-vision", "cpu", torch.float32)
     assert _Merlot.calls[0] == ("from_pretrained", "base", (12, 20), None)
-    assert ex.frames == 8 and ex.input_kind == "video"
+    assert vision.frames == 8 and vision.input_kind == "video"
     clip = [np.full((8, 8, 3), 51, dtype=np.uint8)] * 8
-    feats, texts = ex.forward(ex.collator([clip]))
-    assert texts is None and feats.shape == (1, 1, 4)
-    assert feats[0, 0].tolist() == [3.0] * 4  # pooled over the 8 MASK positions only
-    _, tokens, subseg = _Merlot.calls[-1]
-    assert tokens[:8].tolist() == [3] * 8 and subseg[:8].tolist() == [0, 3, 6, 9, 12, 15, 18, 21]
-
-    vision = mr.build_extractor({**entry, "stream": "vision"}, "v", "cpu", torch.float32)
     pooled = vision.forward(vision.collator([clip]))[0][0, 0]
     assert pooled.tolist() == pytest.approx([0.2] * 4, abs=1e-6)  # mean of 51 / 255
 
@@ -238,6 +248,43 @@ def test_merlot_build_extractor_wiring(monkeypatch):
     spans = _Merlot.calls[-1][1]
     assert spans.tolist() == [[13, 14] + [0] * 13] and feats.shape == (1, 1, 4)
     assert lang.attrs()["layers_exposed"].startswith("span_encoder")
+
+
+class _Module:
+    @classmethod
+    def from_config(cls, config):
+        obj = cls()
+        obj.config = config
+        return obj
+
+
+class _Pretrained:
+    def __init__(self, model, params, encoder):
+        self.model, self.params, self.encoder = model, params, encoder
+
+
+def test_merlot_fine_tuned_checkpoint_loads_into_the_same_module(monkeypatch, tmp_path):
+    repo = tmp_path / "merlot_reserve"
+    (repo / "mreserve").mkdir(parents=True)
+    (repo / "pretrain/configs").mkdir(parents=True)
+    (repo / "pretrain/configs/base.yaml").write_text(
+        "model: {hidden_size: 768, joint_num_layers: 12, output_grid: [12, 20], use_bfloat16: true}\n")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache/tvqa_finetune_base").write_text("checkpoint")
+    loaded = []
+    _install(monkeypatch, {
+        "mreserve": {"__file__": str(repo / "mreserve/__init__.py")},
+        "mreserve.checkpoint": {"load_checkpoint": lambda p: loaded.append(p) or {"params": {"w": 1}}},
+        "mreserve.lowercase_encoder": {"get_encoder": _Encoder},
+        "mreserve.modeling": {"MerlotReserve": _Module, "PretrainedMerlotReserve": _Pretrained},
+    })
+    entry = {"checkpoint": "tvqa_finetune_base", "cache_dir": str(tmp_path / "cache"),
+             "weights_url": "https://example.invalid/never-fetched"}
+    model = mr.load_model(entry, (18, 32))
+    assert loaded == [str(tmp_path / "cache/tvqa_finetune_base")] and model.params == {"w": 1}
+    assert model.model.config["model"]["output_grid"] == [18, 32]
+    assert model.model.config["model"]["use_bfloat16"] is False
+    assert model.model.config["model"]["joint_num_layers"] == 12
 
 
 class _Tok:

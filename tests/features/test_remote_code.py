@@ -84,6 +84,7 @@ def test_remote_code_needs_a_pinned_commit(extract, tmp_path):
 
 @pytest.mark.parametrize("name,instruction,env", [
     ("merlot-reserve-joint", "none", "envs/merlot-reserve.yaml"),
+    ("merlot-reserve-tvqa-joint-language-only", "none", "envs/merlot-reserve.yaml"),
     ("mplug-owl-7b", "IC", "envs/mplug-owl.yaml"),
 ])
 def test_own_environment_models_are_gated(extract, tmp_path, name, instruction, env):
@@ -91,9 +92,13 @@ def test_own_environment_models_are_gated(extract, tmp_path, name, instruction, 
     assert entry["environment"] == env and (Path(__file__).parents[2] / env).exists()
     with pytest.raises(RegistryError, match="allow_remote_code"):
         extract(tmp_path / "a", name, instruction)
-    if not COMMIT.match(str(entry["revision"])):  # still to pin: refused
-        with pytest.raises(RegistryError, match="not a pinned commit"):
+    assert COMMIT.match(str(entry["code_revision"]))  # the upstream code commit is pinned
+    if entry.get("hub_id") and not COMMIT.match(str(entry["revision"])):  # hub commit to pin
+        with pytest.raises(RegistryError) as err:
             extract(tmp_path / "b", name, instruction, allow_remote_code=True)
+        assert str(err.value) == (f"config/models.yaml: models.{name}.revision is None, not a "
+                                  f"pinned commit of hub repository {entry['hub_id']}; set it "
+                                  "to the commit hash")
     pinned = tmp_path / "models.yaml"
     pinned.write_text(yaml.safe_dump({"models": {name: {**entry, "revision": "a" * 40}}}))
     with pytest.raises(ModelLoadError, match=env):

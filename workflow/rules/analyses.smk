@@ -1,5 +1,6 @@
 # Residual ("remove one feature space") and variance-partitioning analyses.
 from brainalign.config import parse_ref
+from brainalign.rerun import trigger_settings
 
 
 wildcard_constraints:
@@ -28,8 +29,8 @@ rule residualize:
     params:
         target=lambda wc: parse_ref(wc.a),
         removed=lambda wc: parse_ref(wc.b),
-        encoding=config["encoding"],
-        stats=config["stats"],
+        encoding=trigger_settings(config, "encoding"),
+        stats=trigger_settings(config, "stats"),
     script:
         "../scripts/residualize.py"
 
@@ -54,6 +55,6 @@ rule partition:
         a=lambda wc: parse_ref(wc.a),
         b=lambda wc: parse_ref(wc.b),
         metric=partition_metric,
-        encoding=config["encoding"],
+        encoding=trigger_settings(config, "encoding"),
     script:
         "../scripts/partition.py"

@@ -1,11 +1,21 @@
 import re
 
-from brainalign.config import feature_sets, ref_name, resource_path
+from snakemake.logging import logger
+
+from brainalign.config import (
+    feature_sets,
+    ref_name,
+    remote_code_problems,
+    resource_path,
+)
 from brainalign.figure_sets import figure_spec, figure_specs, map_feature_set
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+
+for _problem in remote_code_problems(config):
+    logger.warning(f"WARNING: {_problem}")
 
 
 wildcard_constraints:
@@ -191,6 +201,27 @@ def cneuromod_labels(wildcards):
 # ---- data_custom
 def custom_block(wildcards):
     return dataset_cfg(wildcards.dataset)["custom"]
+
+
+def custom_raw_inputs(dataset, subject=None):
+    """The raw files of the user that a job reads; replacing one reruns the job."""
+    from brainalign.datasets import custom
+
+    cfg = dataset_cfg(dataset)
+    return custom.raw_inputs(cfg["raw_dir"], cfg["custom"], subject)
+
+
+# ---- data_algonauts2023
+def algonauts2023_raw_inputs(dataset, subject=None):
+    """The release files that a job reads; replacing one reruns the job."""
+    from brainalign.datasets import algonauts2023, nsd_workflow
+
+    return algonauts2023.raw_inputs(
+        nsd_workflow.raw_dir(config, dataset),
+        nsd_workflow.block(config, dataset, "algonauts2023"),
+        subjects(dataset),
+        subject,
+    )
 
 
 # ---- synthetic

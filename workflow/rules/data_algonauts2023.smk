@@ -4,6 +4,8 @@ from brainalign.datasets import nsd_workflow as nsdw
 
 
 rule algonauts2023_stimuli:
+    input:
+        raw=lambda wc: algonauts2023_raw_inputs(wc.dataset),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -27,6 +29,7 @@ rule algonauts2023_brain:
     input:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         roi_groups=lambda wc: nsdw.algonauts2023_roi_groups(config, wc.dataset),
+        raw=lambda wc: algonauts2023_raw_inputs(wc.dataset, wc.subject),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:

@@ -1,7 +1,8 @@
 # The user's own data (kind "custom"): validated and converted to the store contracts.
-
-
+# The raw files are inputs: replacing one (e.g. a subject's responses.npy) reruns its rules.
 rule custom_stimuli:
+    input:
+        raw=lambda wc: custom_raw_inputs(wc.dataset),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -24,6 +25,7 @@ rule custom_stimuli:
 rule custom_brain:
     input:
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        raw=lambda wc: custom_raw_inputs(wc.dataset, wc.subject),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:

@@ -19,7 +19,7 @@ rule encode:
     resources:
         mem_mb=config["encoding"]["mem_mb"],
     params:
-        encoding=config["encoding"],
-        stats=config["stats"],
+        encoding=trigger_settings(config, "encoding"),
+        stats=trigger_settings(config, "stats"),
     script:
         "../scripts/encode.py"

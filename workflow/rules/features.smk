@@ -4,7 +4,8 @@
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 
-from brainalign.features.runner import rule_features, rule_resources
+from brainalign.features.runner import rule_resources
+from brainalign.rerun import feature_job_params, trigger_settings
 
 MODELS_YAML = PROJECT / config["models_registry"]
 
@@ -32,8 +33,8 @@ rule extract_features:
     params:
         model="{model}",
         instruction="{instruction}",
-        features=rule_features(config["features"]),
-        models_yaml=config["models_registry"],
-        instructions_yaml=config["instructions_registry"],
+        # what the store depends on (rerun triggers); runtime keys come from the config
+        features=trigger_settings(config, "features"),
+        depends=lambda wc: feature_job_params(config, wc.model, wc.instruction),
     script:
         "../scripts/extract_features.py"

@@ -2,12 +2,13 @@
 
 from brainalign.encode_store import encode_job
 from brainalign.logs import snakemake_log
+from brainalign.rerun import job_settings
 
 snakemake_log(snakemake)
 encode_job(
     snakemake.input.features,
     snakemake.input.brain,
     snakemake.output[0],
-    snakemake.params.encoding,
-    snakemake.params.stats,
+    job_settings(snakemake.config, snakemake.params.encoding, "encoding"),
+    job_settings(snakemake.config, snakemake.params.stats, "stats"),
 )

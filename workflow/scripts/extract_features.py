@@ -1,8 +1,12 @@
 """Features of one model x instruction for one dataset (all layers, one store)."""
 
+import sys
 from pathlib import Path
 
 from brainalign.features import extract_features
+from brainalign.features.registry import RegistryError
+from brainalign.features.runner import rule_features
+from brainalign.rerun import job_settings
 from brainalign.logs import snakemake_log
 
 log = snakemake_log(snakemake)
@@ -16,10 +20,13 @@ try:
         model=snakemake.params.model,
         instruction=snakemake.params.instruction,
         output=Path(snakemake.output[0]),
-        models_yaml=project / snakemake.params.models_yaml,
-        instructions_yaml=project / snakemake.params.instructions_yaml,
-        **snakemake.params.features,
+        models_yaml=project / snakemake.config["models_registry"],
+        instructions_yaml=project / snakemake.config["instructions_registry"],
+        **rule_features(job_settings(snakemake.config, snakemake.params.features, "features")),
     )
+except RegistryError as err:  # a registry or opt-in setting to fix: one line, no traceback
+    log.error("feature extraction refused: %s", err)
+    sys.exit(1)
 except Exception:
     log.exception("feature extraction failed")
     raise

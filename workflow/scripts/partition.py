@@ -2,6 +2,7 @@
 
 from brainalign.partition import partition_job
 from brainalign.logs import snakemake_log
+from brainalign.rerun import job_settings
 
 snakemake_log(snakemake)
 partition_job(
@@ -12,5 +13,5 @@ partition_job(
     snakemake.params.a,
     snakemake.params.b,
     snakemake.params.metric,
-    snakemake.params.encoding,
+    job_settings(snakemake.config, snakemake.params.encoding, "encoding"),
 )

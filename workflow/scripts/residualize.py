@@ -2,6 +2,7 @@
 
 from brainalign.residual import residual_job
 from brainalign.logs import snakemake_log
+from brainalign.rerun import job_settings
 
 snakemake_log(snakemake)
 residual_job(
@@ -11,6 +12,6 @@ residual_job(
     snakemake.output[0],
     snakemake.params.target,
     snakemake.params.removed,
-    snakemake.params.encoding,
-    snakemake.params.stats,
+    job_settings(snakemake.config, snakemake.params.encoding, "encoding"),
+    job_settings(snakemake.config, snakemake.params.stats, "stats"),
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 from collections.abc import Sequence
@@ -177,6 +178,33 @@ def _npy(path: Path, what: str) -> np.ndarray:
         raise AlgonautsError(f"cannot read {what} {path} (truncated or not .npy?): {err}") from err
 
 
+# What a pickled .npy holding a dict of numbers and names may reference; anything else is refused.
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+}
+
+
+class _MappingUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):  # noqa: D102 - pickle hook
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only arrays, numbers and names)")
+        return super().find_class(module, name)
+
+
+def load_pickled_npy(path: Path) -> np.ndarray:
+    """An object array saved by ``np.save``, unpickled with an allow-list (no code can run)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        _, _, dtype = read_header(fh)
+        if not dtype.hasobject:
+            fh.seek(0)
+            return np.lib.format.read_array(fh, allow_pickle=False)
+        return _MappingUnpickler(fh).load()
+
+
 def read_mapping(folder: Path, roi: str) -> dict[int, str]:
     """``mapping_{roi}.json`` or the release's pickled ``mapping_{roi}.npy`` -> {label: name}, 0 dropped."""
     as_json = folder / f"mapping_{roi}.json"
@@ -186,8 +214,8 @@ def read_mapping(folder: Path, roi: str) -> dict[int, str]:
     try:
         if path.suffix == ".json":
             raw = json.loads(path.read_text())
-        else:  # the release stores a dict with np.save, which needs pickle to read back
-            raw = np.load(path, allow_pickle=True).item()
+        else:  # the release stores a dict with np.save: read it back without running arbitrary pickles
+            raw = load_pickled_npy(path).item()
     except Exception as err:  # noqa: BLE001 - json, pickle and numpy errors alike
         raise AlgonautsError(f"cannot read ROI label mapping {path}: {err}") from err
     if not isinstance(raw, dict):
@@ -283,3 +311,32 @@ def _cross_subject(raw: Path, cfg: dict, subject: str, all_subjects: Sequence[st
                                     np.flatnonzero(split == "test"), groups=groups,
                                     n_bootstrap=cfg["ceiling_bootstraps"], seed=cfg["seed"])
     return np.nan_to_num(ceiling)
+
+
+def raw_inputs(raw_dir: str | os.PathLike, block: dict, subjects: Sequence[str],
+               brain_of: str | None = None) -> list[str]:
+    """Raw files a rule reads (rule inputs, so replacing one reruns the rule).
+
+    Stimuli (``brain_of=None``): every subject's training images and the test list;
+    a subject's brain store: its fMRI and ROI files, and the other subjects' fMRI
+    when the ceiling is cross-subject. Missing folders are left to the rule's own
+    error message.
+    """
+    cfg = settings(block)
+    raw = Path(raw_dir)
+    files: list[Path] = []
+    if brain_of is None:
+        for s in subjects:
+            images = raw / cfg["subject_dir"].format(subject=s) / "training_split" / "training_images"
+            files += sorted(images.glob("*.png")) if images.is_dir() else []
+        files += [Path(cfg["test_list"])] if cfg["test_split"] == "list" and cfg.get("test_list") else []
+        return [str(f) for f in files]
+    fmri_of = subjects if cfg["ceiling"] == "cross_subject" else [brain_of]
+    for s in fmri_of:
+        folder = raw / cfg["subject_dir"].format(subject=s) / "training_split" / "training_fmri"
+        files += [folder / f"{hemi}_training_fmri.npy" for hemi in HEMIS]
+    masks = raw / cfg["subject_dir"].format(subject=brain_of) / "roi_masks"
+    for roi in cfg["roi_files"]:
+        files += [masks / f"{hemi}.{roi}_challenge_space.npy" for hemi in HEMIS]
+        files += [p for p in (masks / f"mapping_{roi}.json", masks / f"mapping_{roi}.npy") if p.exists()][:1]
+    return [str(f) for f in files if f.exists()]

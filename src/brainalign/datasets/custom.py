@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from brainalign.datasets.movie_ceiling import split_half_ceiling
+from brainalign.safe_paths import UnsafeNameError, check_name, inside
 from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie, decode_audio, write_wav
 from brainalign.stores import provenance, staged_dir, write_store, write_tsv
 
@@ -43,11 +45,28 @@ DEFAULTS = {
     "audio_rate": 16000,
     "frame_short_side": 224,
     "space": "custom",
+    "nonfinite": "error",
 }
+NONFINITE = ("error", "drop_voxels")
 
 
 class CustomDataError(ValueError):
     """The user's data do not match the documented layout."""
+
+
+def _raw(raw: Path, relative: str, where: str) -> Path:
+    """A file named by the config or the stimulus table: must stay inside ``raw_dir``."""
+    try:
+        return inside(raw, relative, where)
+    except UnsafeNameError as err:
+        raise CustomDataError(str(err)) from err
+
+
+def _name(value: str, where: str) -> str:
+    try:
+        return check_name(value, where)
+    except UnsafeNameError as err:
+        raise CustomDataError(str(err)) from err
 
 
 def settings(block: dict) -> dict:
@@ -59,13 +78,20 @@ def settings(block: dict) -> dict:
             raise CustomDataError(f"custom.tr must be a positive number of seconds, got {cfg.get('tr')!r}")
         if not cfg["test_runs"]:
             raise CustomDataError("custom.test_runs must name at least one run for a time-series design")
+    if cfg["nonfinite"] not in NONFINITE:
+        raise CustomDataError(f"custom.nonfinite is {cfg['nonfinite']!r}; allowed: {list(NONFINITE)}")
     return cfg
 
 
 def _table(path: Path, required: list[str]) -> pd.DataFrame:
     if not path.exists():
         raise CustomDataError(f"file not found: {path}")
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise CustomDataError(f"cannot read {path} as a tab-separated table with a header: {err}") from err
+    if table.empty:
+        raise CustomDataError(f"{path}: the table has no rows (columns {list(table.columns)})")
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise CustomDataError(f"{path}: missing columns {missing} (has {list(table.columns)})")
@@ -88,7 +114,8 @@ def run_lengths(raw_dir: Path, cfg: dict, subject: str, runs: list[str]) -> dict
     """TR count of each run of one subject (read from the array headers)."""
     out = {}
     for run in runs:
-        path = raw_dir / cfg["runs"].format(subject=subject, run=run)
+        _name(run, f"{subject}: run")
+        path = _raw(raw_dir, cfg["runs"].format(subject=subject, run=run), f"{subject}: run {run!r}")
         if not path.exists():
             raise CustomDataError(f"{subject}: run {run!r} not found: {path}")
         try:
@@ -96,6 +123,33 @@ def run_lengths(raw_dir: Path, cfg: dict, subject: str, runs: list[str]) -> dict
         except (ValueError, OSError) as err:
             raise CustomDataError(f"cannot read run file {path}: {err}") from err
     return out
+
+
+def check_stimulus_table(table: pd.DataFrame, path: Path, raw: Path, design: str) -> None:
+    """Every row's names, file paths and onsets, checked before anything is copied.
+
+    Stimulus ids and run names become file names: they must be safe names. File
+    paths must stay inside ``raw_dir``; onsets must be finite and not negative;
+    frame, audio and video rows need a path. Errors name the file, row and column.
+    """
+    for k, rec in enumerate(table.to_dict("records")):
+        row = f"{path} row {k + 2}"  # line numbers: the header is line 1
+        if design == "events":
+            _name(rec["stimulus_id"], f"{row}, column stimulus_id")
+        if rec.get("run") or design == "timeseries":
+            _name(rec.get("run", ""), f"{row}, column run")
+        if rec.get("path"):
+            _raw(raw, rec["path"], f"{row}, column path")
+        if design != "timeseries":
+            continue
+        if rec["modality"] in ("frame", "audio", "video") and not rec.get("path"):
+            raise CustomDataError(f"{row}: a {rec['modality']} row needs a file in column path")
+        try:
+            onset = float(rec["onset"])
+        except ValueError:
+            onset = float("nan")
+        if not np.isfinite(onset) or onset < 0:
+            raise CustomDataError(f"{row}, column onset: {rec['onset']!r}; allowed: a number of seconds >= 0")
 
 
 def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str],
@@ -108,7 +162,8 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str]
     with staged_dir(out_dir) as tmp:
         tmp.mkdir()
         if cfg["design"] == "events":
-            table = _table(raw / cfg["stimuli"], ["stimulus_id", "split"])
+            table = _table(_raw(raw, cfg["stimuli"], "custom.stimuli"), ["stimulus_id", "split"])
+            check_stimulus_table(table, raw / cfg["stimuli"], raw, "events")
             dup = table["stimulus_id"][table["stimulus_id"].duplicated()].unique()
             if len(dup):
                 raise CustomDataError(f"{raw / cfg['stimuli']}: duplicated stimulus_id {list(dup[:5])}")
@@ -128,10 +183,11 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str]
                                  path=path, text=rec.get("text", ""), run=rec.get("run") or "all",
                                  onset="", duration="", split=rec["split"]))
         else:
-            table = _table(raw / cfg["stimuli"], ["run", "modality", "onset"])
+            table = _table(_raw(raw, cfg["stimuli"], "custom.stimuli"), ["run", "modality", "onset"])
             bad = sorted(set(table["modality"]) - set(EVENT_MODALITIES))
             if bad:
                 raise CustomDataError(f"{raw / cfg['stimuli']}: modality {bad}; allowed: {list(EVENT_MODALITIES)}")
+            check_stimulus_table(table, raw / cfg["stimuli"], raw, "timeseries")
             runs = sorted(set(table["run"]))
             unknown = sorted(set(cfg["test_runs"]) - set(runs))
             if unknown:
@@ -184,56 +240,92 @@ def prepare_stimuli(raw_dir: str | os.PathLike, block: dict, subjects: list[str]
 
 
 def _rois(raw: Path, cfg: dict, n_vox: int) -> tuple[list[str], np.ndarray]:
-    path = raw / cfg["rois"]
+    path = _raw(raw, cfg["rois"], "custom.rois")
     if not path.exists():
         raise CustomDataError(f"ROI file not found: {path} (an .npz of ROI name -> voxel mask)")
-    with np.load(path) as npz:
-        names = sorted(npz.files)
-        masks = []
-        for n in names:
-            m = np.asarray(npz[n])
-            if m.shape != (n_vox,):
-                raise CustomDataError(f"{path}: ROI {n!r} has shape {m.shape}, responses have {n_vox} voxels")
-            if not np.isin(np.unique(m), [0, 1]).all():
-                raise CustomDataError(f"{path}: ROI {n!r} must be boolean or 0/1")
-            masks.append(m.astype(bool))
-    if not names:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {n: np.asarray(npz[n]) for n in sorted(npz.files)}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise CustomDataError(f"cannot read ROI file {path} (an .npz of ROI name -> voxel mask): {err}") from err
+    masks = []
+    for n, m in arrays.items():
+        if m.shape != (n_vox,):
+            raise CustomDataError(f"{path}: ROI {n!r} has shape {m.shape}, responses have {n_vox} voxels")
+        if not np.isin(np.unique(m), [0, 1]).all():
+            raise CustomDataError(f"{path}: ROI {n!r} must be boolean or 0/1")
+        if not m.any():
+            raise CustomDataError(f"{path}: ROI {n!r} selects no voxel; give it at least one or leave it out")
+        masks.append(m.astype(bool))
+    if not arrays:
         raise CustomDataError(f"{path} holds no ROI")
-    return names, np.array(masks)
+    return list(arrays), np.array(masks)
+
+
+def _nonfinite_voxels(arrays: dict[str, np.ndarray | None], subject: str, policy: str) -> np.ndarray:
+    """Voxels with a NaN or infinite value in any of ``arrays`` (label -> rows x voxels or voxels).
+
+    Policy ``error`` refuses them naming the file and the first voxels; ``drop_voxels``
+    returns the mask of voxels to keep (reported in the log).
+    """
+    bad = None
+    for label, arr in arrays.items():
+        if arr is None:
+            continue
+        here = ~np.isfinite(arr) if arr.ndim == 1 else ~np.isfinite(arr).all(axis=0)
+        if here.any() and policy == "error":
+            first = np.flatnonzero(here)[:5].tolist()
+            raise CustomDataError(
+                f"{subject}: {label} has NaN or infinite values in {int(here.sum())} voxels (first: {first}); "
+                "fix the data or set custom.nonfinite: drop_voxels to leave those voxels out")
+        bad = here if bad is None else bad | here
+    if bad is not None and bad.any():
+        log.warning("%s: dropped %d voxels with NaN or infinite values (first: %s)", subject, int(bad.sum()),
+                    np.flatnonzero(bad)[:10].tolist())
+    return np.ones(0, bool) if bad is None else ~bad
 
 
 def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli_tsv: str | os.PathLike,
                   out: str | os.PathLike, subjects: list[str] | None = None) -> xr.Dataset:
     """Validate one subject's responses against the stimulus table; write the brain store.
 
-    The noise ceiling: the given file, else split-half of repeated test presentations;
-    with ``ceiling: cross_subject`` predicted from the other ``subjects``' responses;
-    else none (ceiling 1, scores are raw r and are labelled so).
+    The noise ceiling: the given file, else split-half of repeated test presentations,
+    else none (ceiling 1: scores are raw r and are labelled so); with ``ceiling:
+    cross_subject`` the other ``subjects``' responses to the same samples predict this one's.
     """
     cfg = settings(block)
     raw = Path(raw_dir)
     stim = pd.read_csv(stimuli_tsv, sep="\t", dtype=str, keep_default_na=False)
-    data, coords, tr, rep1, rep2 = _subject_data(raw, cfg, subject, stim)
+    data, coords, tr, rep1, rep2, n_presentations = _subject_data(raw, cfg, subject, stim)
     n_vox = data.shape[1]
-    nc_path = raw / cfg["noise_ceiling"].format(subject=subject)
+    nc_path = _raw(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
     if cfg.get("ceiling") == "cross_subject":
-        ceiling, method = _cross_subject(raw, cfg, subject, list(subjects or []), stim, data, coords), "cross_subject"
+        ceiling = _cross_subject(raw, cfg, subject, list(subjects or []), stim, data, coords)
+        method = "cross_subject"
     elif nc_path.exists():
-        ceiling, method = np.load(nc_path).astype(np.float32), "given"
+        ceiling, method = np.load(nc_path, allow_pickle=False).astype(np.float32), "given"
         if ceiling.shape != (n_vox,):
             raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
     elif rep1 is not None:
-        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2), np.float32), "split_half"
+        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2, n_presentations), np.float32), "split_half"
     else:
-        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (scores are raw r)", subject)
+        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
         ceiling, method = np.ones(n_vox, np.float32), "none"
     rois, masks = _rois(raw, cfg, n_vox)
+    source = raw / (cfg["responses"] if cfg["design"] == "events" else cfg["runs"]).format(subject=subject, run="*")
+    keep = _nonfinite_voxels({f"responses ({source})": data, "second presentations": rep2, "first presentations": rep1,
+                              f"noise ceiling {nc_path.name}": ceiling}, subject, cfg["nonfinite"])
+    data, ceiling, masks = data[:, keep], ceiling[keep], masks[:, keep]
+    empty = [r for r, m in zip(rois, masks) if not m.any()]
+    if empty:
+        raise CustomDataError(f"{subject}: ROIs {empty} keep no voxel once non-finite voxels are dropped")
     ds = xr.Dataset(
         {"responses": (("sample", "voxel"), data.astype(np.float32)),
-         "noise_ceiling": (("voxel",), np.asarray(ceiling, np.float32)),
+         "noise_ceiling": (("voxel",), ceiling),
          "roi_mask": (("roi", "voxel"), masks)},
-        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)},
-        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method),
+        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)[keep]},
+        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method,
+                         test_responses=_scored_description(n_presentations)),
     )
     write_store(ds, out, "brain")
     return ds
@@ -251,23 +343,25 @@ def _cross_subject(raw: Path, cfg: dict, subject: str, subjects: list[str], stim
     sources = []
     for other in others:
         o_data, o_coords, *_ = _subject_data(raw, cfg, other, stim)
-        if list(o_coords["stimulus_id"][1]) != ids:
-            raise CustomDataError(f"custom.ceiling: cross_subject needs every subject to have the same samples; "
-                                  f"{other} differs from {subject}")
+        if list(o_coords["stimulus_id"][1]) != ids or o_data.shape != data.shape:
+            raise CustomDataError(f"custom.ceiling: cross_subject needs every subject to have the same samples "
+                                  f"and voxels; {other} differs from {subject}")
         sources.append(o_data)
     split = np.asarray(coords["split"][1], dtype=str)
     ceiling = cross_subject_ceiling([data, *sources], 0, np.flatnonzero(split == "train"),
                                     np.flatnonzero(split == "test"), groups=np.asarray(coords["run"][1], dtype=str),
                                     n_bootstrap=int(cfg.get("ceiling_bootstraps", 100)), seed=0)
-    return np.nan_to_num(ceiling)
+    return np.nan_to_num(ceiling).astype(np.float32)
 
 
 def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
-    """One subject's responses (samples x voxels), sample coordinates, TR and test repeats (or None)."""
+    """One subject's responses (samples x voxels), sample coordinates, TR, test repeats (or None) and the
+    effective number of test presentations averaged."""
     rep1 = rep2 = None
     if cfg["design"] == "events":
-        resp = _load(raw / cfg["responses"].format(subject=subject), f"{subject} responses")
-        samples = _table(raw / cfg["samples"].format(subject=subject), ["stimulus_id"])
+        resp_path = _raw(raw, cfg["responses"].format(subject=subject), "custom.responses")
+        resp = _load(resp_path, f"{subject} responses")
+        samples = _table(_raw(raw, cfg["samples"].format(subject=subject), "custom.samples"), ["stimulus_id"])
         if len(samples) != len(resp):
             raise CustomDataError(
                 f"{subject}: {len(resp)} response rows but {len(samples)} rows in "
@@ -284,6 +378,8 @@ def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
         if twice:
             rep1 = np.stack([resp[groups[i][0]] for i in twice])
             rep2 = np.stack([resp[groups[i][1]] for i in twice])
+        # the ceiling must be that of what is scored: the mean over each test stimulus' presentations
+        n_presentations = 1.0 / np.mean([1.0 / len(groups[i]) for i in test_ids]) if test_ids else 1.0
         coords = dict(stimulus_id=("sample", ids), run=("sample", [known.loc[i, "run"] for i in ids]),
                       split=("sample", [known.loc[i, "split"] for i in ids]))
         tr = 0.0
@@ -294,7 +390,8 @@ def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
         runs = sorted(n_stim)
         arrays = {}
         for run in runs:
-            arr = _load(raw / cfg["runs"].format(subject=subject, run=run), f"{subject} run {run!r}")
+            arr = _load(_raw(raw, cfg["runs"].format(subject=subject, run=_name(run, "run")), "custom.runs"),
+                        f"{subject} run {run!r}")
             if len(arr) != n_stim[run]:
                 raise CustomDataError(
                     f"{subject}: run {run!r} has {len(arr)} TRs but the stimulus table has {n_stim[run]} "
@@ -303,6 +400,19 @@ def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
         widths = {r: a.shape[1] for r, a in arrays.items()}
         if len(set(widths.values())) != 1:
             raise CustomDataError(f"{subject}: runs differ in voxel count: {widths}")
+        reps = cfg.get("test_repeats") or {}
+        n_presentations = 2.0 if reps else 1.0
+        if reps:
+            pairs = [(arrays[r], _load(_raw(raw, p.format(subject=subject), f"custom.test_repeats.{r}"),
+                                       f"{subject} repeat of {r!r}"))
+                     for r, p in reps.items()]
+            for (a, b), r in zip(pairs, reps):
+                if a.shape != b.shape:
+                    raise CustomDataError(f"{subject}: repeat of run {r!r} has shape {b.shape}, run has {a.shape}")
+            rep1 = np.concatenate([a for a, _ in pairs])
+            rep2 = np.concatenate([b for _, b in pairs])
+            # score against the average of the two presentations: the split-half ceiling is its ceiling
+            arrays.update({r: (a + b) / 2.0 for (a, b), r in zip(pairs, reps)})
         data = np.concatenate([arrays[r] for r in runs])
         run_col = np.concatenate([[r] * len(arrays[r]) for r in runs])
         idx = np.concatenate([np.arange(len(arrays[r])) for r in runs])
@@ -310,13 +420,42 @@ def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
         coords = dict(stimulus_id=("sample", [f"{r}_tr{i}" for r, i in zip(run_col, idx)]),
                       run=("sample", run_col), split=("sample", [split_of[r] for r in run_col]),
                       time=("sample", idx * tr))
-        reps = cfg.get("test_repeats") or {}
-        if reps:
-            pairs = [(arrays[r], _load(raw / p.format(subject=subject), f"{subject} repeat of {r!r}"))
-                     for r, p in reps.items()]
-            for (a, b), r in zip(pairs, reps):
-                if a.shape != b.shape:
-                    raise CustomDataError(f"{subject}: repeat of run {r!r} has shape {b.shape}, run has {a.shape}")
-            rep1 = np.concatenate([a for a, _ in pairs])
-            rep2 = np.concatenate([b for _, b in pairs])
-    return data, coords, tr, rep1, rep2
+    return data, coords, tr, rep1, rep2, n_presentations
+
+
+def _scored_description(n_presentations: float) -> str:
+    """What the test responses of the store are (recorded; the ceiling is that of the same thing)."""
+    if n_presentations <= 1.0:
+        return "single presentation"
+    return f"mean of test presentations (effective n = {n_presentations:.3g})"
+
+
+def raw_inputs(raw_dir: str | os.PathLike, block: dict, subject: str | None = None) -> list[str]:
+    """Raw files a rule reads (rule inputs, so replacing one reruns the rule).
+
+    ``subject=None``: the stimulus table and the stimulus files it names; else the
+    subject's responses (events: responses and samples; time series: one file per
+    run of the stimulus table, and the test repeats), the ROI file and a given
+    noise ceiling. Names and paths are checked as in the prepare functions.
+    """
+    cfg = settings(block)
+    raw = Path(raw_dir)
+    table_path = _raw(raw, cfg["stimuli"], "custom.stimuli")
+    table = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False) if table_path.exists() else None
+    if subject is None:
+        files = [table_path]
+        if table is not None and "path" in table:
+            files += [_raw(raw, p, f"{table_path}, column path") for p in table["path"] if p]
+        return sorted({str(f) for f in files})
+    files = [_raw(raw, cfg["rois"], "custom.rois")]
+    if cfg["design"] == "events":
+        files += [_raw(raw, cfg[k].format(subject=subject), f"custom.{k}") for k in ("responses", "samples")]
+    else:
+        runs = sorted(set(table["run"])) if table is not None and "run" in table else []
+        files += [_raw(raw, cfg["runs"].format(subject=subject, run=_name(r, f"{table_path}, column run")),
+                       "custom.runs") for r in runs]
+        files += [_raw(raw, p.format(subject=subject), f"custom.test_repeats.{r}")
+                  for r, p in (cfg.get("test_repeats") or {}).items()]
+    ceiling = _raw(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
+    files += [ceiling] if ceiling.exists() else []
+    return sorted({str(f) for f in files})

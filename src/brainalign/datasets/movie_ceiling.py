@@ -12,9 +12,9 @@ import numpy as np
 from brainalign import ceiling
 
 
-def split_half_ceiling(rep1: np.ndarray, rep2: np.ndarray) -> np.ndarray:
-    """Correlation ceiling per voxel of the 2-repeat average (Spearman-Brown), float32."""
-    return np.nan_to_num(ceiling.split_half_ceiling(rep1, rep2)).astype(np.float32)
+def split_half_ceiling(rep1: np.ndarray, rep2: np.ndarray, n_presentations: float = 2.0) -> np.ndarray:
+    """Correlation ceiling per voxel of the average of ``n_presentations`` repeats (Spearman-Brown), float32."""
+    return np.nan_to_num(ceiling.split_half_ceiling(rep1, rep2, n_presentations)).astype(np.float32)
 
 
 def cross_subject(

@@ -77,6 +77,12 @@ def _weights_path(entry: dict[str, Any], name: str) -> Path:
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     dest = folder / os.path.basename(url)
     if not dest.exists():
+        if not entry.get("sha256"):
+            raise ModelLoadError(
+                f"model {name!r}: ImageBind weights {url} are not cached at {dest} and the registry "
+                "entry pins no checksum; set sha256: <hash of the file> in config/models.yaml "
+                "(downloads are checked against it) or place the file there yourself"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         try:
             torch.hub.download_url_to_file(url, str(dest), hash_prefix=entry.get("sha256"))

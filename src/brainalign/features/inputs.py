@@ -12,6 +12,9 @@
   seconds, and the extractor pools only the frames of the row's own window;
 * ``audiovisual`` -> ``clip`` rows as for ``video``, each paired with the ``audio``
   rows of its run whose onset lies in the clip window (joined in time order);
+* ``video_text`` -> ``clip`` rows as for ``video``, each with the transcript of its
+  window: the ``word`` rows of its run with onset in the clip window, in time order
+  (empty where nobody speaks);
 * ``text``  -> ``word`` rows (each word with up to ``context_words`` preceding words of
   the same run) if present, else the captions of ``image`` rows.
 """
@@ -105,6 +108,8 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
         return _audio_context(out, float(context_s)) if context_s else out
     if input_kind == "audiovisual":
         return _pair_audio(select_stimuli(table, "video"), by_mod.get("audio"))
+    if input_kind == "video_text":
+        return _pair_words(select_stimuli(table, "video"), by_mod.get("word"))
     if input_kind == "video":
         clips, frames = by_mod.get("clip"), by_mod.get("frame")
         if clips is None or frames is None:
@@ -140,7 +145,8 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
             raise StimulusError("text models need 'word' rows or captioned 'image' rows")
         return [_basic(r, text=r["text"]) for _, r in images.iterrows()]
     raise StimulusError(
-        f"unknown input kind {input_kind!r}; allowed: image, video, audio, audiovisual, text"
+        f"unknown input kind {input_kind!r}; allowed: image, video, audio, audiovisual, "
+        "video_text, text"
     )
 
 
@@ -186,6 +192,20 @@ def _pair_audio(clips: list[Stimulus], audio: pd.DataFrame | None) -> list[Stimu
                 "has no audio row"
             )
         clip.audio_paths = list(inside["path"])
+    return clips
+
+
+def _pair_words(clips: list[Stimulus], words: pd.DataFrame | None) -> list[Stimulus]:
+    """Give each clip the words of its run with onset inside the clip window, as ``text``."""
+    if words is None:
+        raise StimulusError("video_text models need 'word' rows (a transcript); the table has none")
+    words = words.assign(_onset=words["onset"].map(_num)).sort_values(["run", "_onset"], kind="stable")
+    per_run = {run: g for run, g in words.groupby("run", sort=False)}
+    for clip in clips:
+        g = per_run.get(clip.run)
+        end = clip.onset + clip.duration
+        inside = [] if g is None else g[(g["_onset"] >= clip.onset) & (g["_onset"] < end)]
+        clip.text = " ".join(str(w) for w in (inside["text"] if len(inside) else []))
     return clips
 
 
@@ -278,4 +298,6 @@ def decode(stim: Stimulus, root: Path, input_kind: str, *, rate: int = 16000, fr
         video = decode(stim, root, "video", rate=rate, frames=frames)
         audio = [load_audio(root / p, stim.stimulus_id, rate) for p in stim.audio_paths]
         return {"frames": video, "audio": np.concatenate(audio)}
+    if input_kind == "video_text":
+        return {"frames": decode(stim, root, "video", rate=rate, frames=frames), "text": stim.text}
     return {"text": stim.text, "context": stim.context}

@@ -7,7 +7,12 @@ from typing import Any
 
 import torch
 
-from brainalign.features.registry import RegistryError, resolve_local_path
+from brainalign.features.registry import (
+    RegistryError,
+    check_factories,
+    check_remote_code,
+    resolve_local_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +70,10 @@ def build_component(spec: Any, default_source: str | None = None) -> Any:
         if spec.get("padding_side"):
             tok.padding_side = spec["padding_side"]
         return tok
-    if isinstance(spec, dict) and "factory" in spec:  # "package.module:function"
+    if isinstance(spec, dict) and "factory" in spec:  # "package.module:function", allow-listed
         import importlib
 
+        check_factories("(processor)", spec)
         module, _, func = spec["factory"].partition(":")
         kwargs = {k: build_component(v) for k, v in spec.items() if k != "factory"}
         return getattr(importlib.import_module(module), func)(**kwargs)
@@ -87,11 +93,8 @@ def load_hf(entry: dict[str, Any], name: str, torch_dtype: torch.dtype, allow_re
     cls_name = entry.get("model_class") or DEFAULT_MODEL_CLASS.get(family, "AutoModel")
     model_cls = _transformers_attr(cls_name)
     trust = bool(entry.get("trust_remote_code"))
-    if trust and not allow_remote_code:
-        raise RegistryError(
-            f"model {name!r} needs trust_remote_code (revision {entry.get('revision')!r}); "
-            "enable it explicitly with allow_remote_code: true in the study config"
-        )
+    if trust:
+        check_remote_code(name, entry, allow_remote_code, where="model registry")
     src = source_of(entry)
     revision = entry.get("revision") if entry.get("hub_id") and not entry.get("local_path") else None
     common = {"revision": revision, "trust_remote_code": trust} if src else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ FAMILIES = (
     "mllm_audio",
     "remote",
 )
-INPUTS = ("image", "video", "audio", "audiovisual", "text")
+INPUTS = ("image", "video", "audio", "audiovisual", "video_text", "text")
 INSTRUCTION_SETS = ("image", "video", "audio")
 INITS = ("pretrained", "random")
 POOLINGS = ("mean", "cls", "first", "last", "mean_frames")
@@ -110,10 +111,79 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
         raise RegistryError(
             f"{where}: model {name!r} is init: pretrained but has no hub_id/local_path/weights_url"
         )
-    if entry.get("trust_remote_code") and not entry.get("revision"):
+    if entry.get("trust_remote_code") and not (entry.get("revision") or entry.get("code_revision")):
         raise RegistryError(
-            f"{where}: model {name!r} sets trust_remote_code but pins no revision"
+            f"{where}: model {name!r} sets trust_remote_code but pins no revision or code_revision"
         )
+    check_factories(name, entry.get("processor"), where)
+
+
+UNPINNED = {"", "none", "main", "master", "head", "latest"}
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# Callables a registry ``processor: {factory: ...}`` may name (the library's own builders).
+PROCESSOR_FACTORIES = ("brainalign.features.mllm_tiny:byte_tokenizer",)
+
+
+def is_pinned(revision: object) -> bool:
+    """Whether ``revision`` is a commit hash (not a branch or tag name such as ``main``)."""
+    rev = str(revision or "")
+    return rev.lower() not in UNPINNED and bool(COMMIT.match(rev))
+
+
+def runs_remote_code(entry: dict[str, Any]) -> bool:
+    """Whether loading ``entry`` executes code that is not part of the installed libraries."""
+    return entry.get("family") == "remote" or bool(entry.get("trust_remote_code"))
+
+
+def check_remote_code(name: str, entry: dict[str, Any], allow_remote_code: bool,
+                      where: str = "models.yaml", require_pin: bool = True) -> None:
+    """Remote code needs the config's opt-in and pinned commits; factories an allow-listed builder.
+
+    ``require_pin=False`` (config validation) leaves unpinned commits to
+    :func:`pin_problem` warnings: such a model's jobs stop, the rest of the study runs.
+    """
+    if runs_remote_code(entry):
+        if not allow_remote_code:
+            raise RegistryError(
+                f"{where}: model {name!r} runs code that is not part of the installed libraries "
+                "(family remote or trust_remote_code); allowed only with features: "
+                "{allow_remote_code: true} in the config")
+        problem = pin_problem(entry, name, where) if require_pin else None
+        if problem:
+            raise RegistryError(problem)
+    check_factories(name, entry.get("processor"), where)
+
+
+def check_factories(name: str, spec: Any, where: str = "models.yaml") -> None:
+    """Every ``factory`` inside a processor spec must be one of :data:`PROCESSOR_FACTORIES`."""
+    if isinstance(spec, dict):
+        factory = spec.get("factory")
+        if factory is not None and factory not in PROCESSOR_FACTORIES:
+            raise RegistryError(
+                f"{where}: model {name!r} processor factory {factory!r} is not allowed; allowed: "
+                f"{', '.join(PROCESSOR_FACTORIES)} (or class: <transformers class>)")
+        for value in spec.values():
+            check_factories(name, value, where)
+    elif isinstance(spec, list):
+        for value in spec:
+            check_factories(name, value, where)
+
+
+def pin_problem(entry: dict[str, Any], name: str, where: str = "config/models.yaml") -> str | None:
+    """One line naming the registry key a remote-code entry still has to pin, or None.
+
+    ``backend: external`` runs upstream code checked out at ``code_revision``; its hub
+    weights (``hub_id``) are read at ``revision``. ``hf_remote_code`` runs the code of
+    its hub repository at ``revision``.
+    """
+    if entry.get("backend") == "external" and not is_pinned(entry.get("code_revision")):
+        return (f"{where}: models.{name}.code_revision is {entry.get('code_revision')!r}, not a "
+                "pinned commit of the model's upstream code; set it to the commit hash")
+    if (entry.get("backend") != "external" or entry.get("hub_id")) and not is_pinned(entry.get("revision")):
+        repo = f" of hub repository {entry['hub_id']}" if entry.get("hub_id") else ""
+        return (f"{where}: models.{name}.revision is {entry.get('revision')!r}, not a pinned "
+                f"commit{repo}; set it to the commit hash")
+    return None
 
 
 def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Running code that comes with a model is off by default. An entry runs only when
 
 * the config opts in (``features.allow_remote_code: true``), and
-* the entry pins a code ``revision`` (a commit, not a branch name).
+* the entry pins its code: ``code_revision`` (the upstream code commit) for
+  ``backend: external``, plus ``revision`` (the hub commit) where it reads hub
+  weights (``hub_id``); ``revision`` for ``hf_remote_code`` (a commit, not a branch name).
 
 Backends:
 
@@ -21,31 +23,26 @@ Backends:
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any
 
 from brainalign.features.loading import ModelLoadError
-from brainalign.features.registry import RegistryError
+from brainalign.features.registry import COMMIT, UNPINNED, RegistryError, pin_problem
 
 BACKENDS = ("hf_remote_code", "external")
-UNPINNED = {"", "main", "master", "head", "latest"}
-COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+__all__ = ["BACKENDS", "COMMIT", "UNPINNED", "import_adapter", "remote_extractor", "require_opt_in"]
 ADAPTERS = "brainalign.features.adapters"
 
 
 def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) -> None:
-    """Fail unless the config allows remote code and the entry pins a commit."""
+    """Fail unless the config allows remote code and the entry pins its commits."""
     if not allow_remote_code:
         raise RegistryError(
             f"model {name!r} runs code that is not part of the installed libraries; enable it "
             "explicitly with features: {allow_remote_code: true} in the config"
         )
-    rev = str(entry.get("revision") or "")
-    if rev.lower() in UNPINNED or not COMMIT.match(rev):
-        raise RegistryError(
-            f"model {name!r} runs remote code but its revision {entry.get('revision')!r} is not a "
-            "pinned commit; set revision: <commit hash> in config/models.yaml"
-        )
+    problem = pin_problem(entry, name)
+    if problem:
+        raise RegistryError(problem)
 
 
 def import_adapter(module: str):
@@ -75,6 +72,13 @@ def _external(entry: dict[str, Any], name: str, device, dtype):
 
     try:
         build = getattr(import_adapter(module), func)
+    except ModuleNotFoundError as err:
+        if "." not in module and err.name == module:  # neither in ADAPTERS nor on the path
+            raise RegistryError(
+                f"config/models.yaml: models.{name}.adapter names {spec!r}, but no module "
+                f"{ADAPTERS}.{module} (or {module}) exists: this model's adapter is not written yet"
+            ) from err
+        raise _missing(err) from err
     except (ImportError, AttributeError) as err:
         raise _missing(err) from err
     try:

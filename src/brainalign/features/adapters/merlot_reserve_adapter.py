@@ -1,25 +1,45 @@
 """MERLOT Reserve (JAX/Flax) through its own code, rowanz/merlot_reserve.
 
 Written against github.com/rowanz/merlot_reserve at ``c73420a`` (``mreserve/modeling.py``:
-``PretrainedMerlotReserve.from_pretrained``; ``mreserve/preprocess.py``:
+``MerlotReserve`` and ``PretrainedMerlotReserve``; ``mreserve/preprocess.py``:
 ``preprocess_image_to_patches``; ``mreserve/lowercase_encoder.py``: ``get_encoder``,
-``PADDING``, ``MASK``; usage as in ``demo/demo_video.py``). Runs only in
-``envs/merlot-reserve.yaml``.
+``PADDING``, ``MASK``; ``mreserve/checkpoint.py``: ``load_checkpoint``; usage as in
+``demo/demo_video.py`` and ``finetune/tvqa/tvqa_finetune.py``). Runs only in
+``envs/merlot-reserve.yaml``; upstream code is used unchanged.
 
-Upstream exposes no per-layer states: ``TransformerEncoder`` returns only its final
-layer (after ``final_ln``), and the model's public methods return one representation
-per stream. Each stream therefore has exactly one layer:
+Streams (registry ``stream``):
 
-* ``vision``: ``get_imgseq_only`` -- the last vision-transformer layer after the 2x2
-  attention pooling (``seq_attnpool``), mean-pooled over pooled patches and frames;
-* ``language``: ``embed_text_spans_only`` -- the text-span encoder's CLS projection
-  (unit-normalised), for the word with its preceding context (last 15 tokens);
-* ``joint``: ``embed_preencoded_noaudio`` -- the last joint-transformer layer, projected
-  by the model's head and unit-normalised, at the transcript token positions, mean-pooled.
-  Frames enter as ``get_imgseq_only`` encodings. The runner's ``video`` input gives frames
-  only, so each frame segment then carries one ``<|MASK|>`` token (the model's masked-span
-  query, as in the upstream demo); a stimulus given as ``{"frames": ..., "text": ...}``
-  has its transcript tokens split over the segments in order.
+* ``joint`` (input ``video_text``: the TR's frames and the words spoken in it): every
+  hidden state of the joint transformer -- layer 0 is its input sequence (transcript
+  token embeddings followed by the pooled vision-encoder tokens of the frames, as
+  ``prepare_multimodal_inputs`` builds it), layers 1..12 the outputs of its
+  ``layer_00``..``layer_11`` (before ``final_ln``), read with Flax
+  ``capture_intermediates``; each layer is mean-pooled over the valid positions
+  (``joint_pool: all``: tokens and frames; ``text``: the token positions only).
+  ``condition`` ablates one input and changes nothing else:
+
+  - ``vision_language``: frames and transcript;
+  - ``language_only``: the frames are removed (``vision_ablation``: ``blank`` =
+    black frames through the vision encoder, the default; ``zeros`` = zero vision
+    encodings, as ``tvqa_finetune.py`` fills a missing image; ``drop`` = no vision
+    tokens in the joint sequence);
+  - ``vision_only``: the transcript is removed (``text_ablation``: ``mask`` = one
+    ``<|MASK|>`` token per frame segment, the model's query for a missing span as
+    in the upstream demo, the default; ``drop`` = no tokens).
+
+  A TR in which nobody speaks has no transcript in any condition: its segments
+  carry one ``<|MASK|>`` token each (``text_ablation: drop``: none).
+  The words are split over the frame segments in order (``segment_tokens``).
+* ``vision``: ``get_imgseq_only`` -- the vision encoder alone (last layer after the 2x2
+  attention pooling), mean-pooled over pooled patches and frames; one layer.
+* ``language``: ``embed_text_spans_only`` -- the text-span encoder alone (CLS
+  projection) for a word with its preceding context; one layer.
+
+``checkpoint``: ``pretrained`` (``PretrainedMerlotReserve.from_pretrained``,
+``ckpts/{model_size}``) or a fine-tuned checkpoint fetched from ``weights_url``
+(e.g. ``tvqa_ckpts/tvqa_finetune_base``), loaded with upstream ``load_checkpoint``
+into the same ``MerlotReserve`` module; parameters the joint encoder does not use
+(the TVQA answer head) are ignored.
 
 At most 8 frames (segments) per stimulus, as upstream ``preprocess_video`` allows.
 """
@@ -32,6 +52,10 @@ import numpy as np
 
 UPSTREAM = "github.com/rowanz/merlot_reserve@c73420a54f5e7d1f9a5b62846d73cd8bc9f6898b"
 STREAMS = ("vision", "language", "joint")
+CONDITIONS = ("vision_language", "language_only", "vision_only")
+VISION_ABLATIONS = ("blank", "zeros", "drop")
+TEXT_ABLATIONS = ("mask", "drop")
+JOINT_POOLS = ("all", "text")
 MAX_SEGMENTS = 8      # preprocess_video: "at most 8 segments"
 MAX_TOKENS = 160      # preprocess_video pads/truncates tokens to 160
 SPAN_LENGTH = 15      # get_label_space: spans padded to 15 (SpanTransformer max_len 16)
@@ -39,14 +63,17 @@ DEFAULT_GRID = (12, 20)  # from_pretrained: the pretraining resolution, checkpoi
 EXPOSED = {
     "vision": "vision_encoder last layer, seq_attnpool (get_imgseq_only)",
     "language": "span_encoder CLS projection, unit-normalised (embed_text_spans_only)",
-    "joint": "joint_transformer last layer -> head, unit-normalised (embed_preencoded_noaudio)",
+    "joint": "joint_transformer input + every layer_NN output (capture_intermediates)",
 }
 
 
-def segment_tokens(n_segments: int, transcript: list[int], mask_id: int) -> list[list[int]]:
-    """Token ids of each frame segment: the transcript split in order, else one MASK each."""
+def segment_tokens(n_segments: int, transcript: list[int], mask_id: int | None) -> list[list[int]]:
+    """Token ids of each frame segment: the transcript split in order, else one MASK each.
+
+    ``mask_id=None`` leaves segments without a transcript empty.
+    """
     if not transcript:
-        return [[mask_id] for _ in range(n_segments)]
+        return [[] if mask_id is None else [mask_id] for _ in range(n_segments)]
     return [list(map(int, c)) for c in np.array_split(np.asarray(transcript, dtype=np.int64),
                                                       n_segments)]
 
@@ -87,6 +114,76 @@ def span_text(raw: dict[str, str]) -> str:
     return f"{raw['context']} {raw['text']}" if raw.get("context") else raw["text"]
 
 
+def ablate(frames: np.ndarray, text: str, condition: str,
+           vision_ablation: str = "blank") -> tuple[np.ndarray, str, str]:
+    """The inputs of one condition: ``(frames, transcript, vision mode)``.
+
+    Vision mode ``encode`` runs the vision encoder on ``frames``; ``zeros`` replaces its
+    output by zeros; ``drop`` leaves the vision tokens out. Only the ablated input differs
+    from ``vision_language``: the frame count and the text segmentation stay the same.
+    """
+    if condition == "vision_language":
+        return frames, text, "encode"
+    if condition == "vision_only":
+        return frames, "", "encode"
+    if condition == "language_only":
+        if vision_ablation == "blank":
+            return np.zeros_like(frames), text, "encode"
+        return frames, text, vision_ablation
+    raise ValueError(f"unknown MERLOT Reserve condition {condition!r}; allowed: {list(CONDITIONS)}")
+
+
+def joint_hidden_states(module: Any, imgs, tokens, subseg, vision: str):
+    """Run as ``method`` of ``MerlotReserve.apply``: the joint transformer's input sequence.
+
+    Encodes the frames (``vision``: ``encode``/``zeros``/``drop``), builds the joint
+    input with the module's own ``prepare_multimodal_inputs`` and runs
+    ``joint_transformer`` on it, so ``capture_intermediates`` records its layers.
+    """
+    import jax.numpy as jnp
+
+    vision_input = None
+    if vision != "drop":
+        enc = module.vision_encoder(imgs)["seq_attnpool"]
+        if vision == "zeros":
+            enc = jnp.zeros_like(enc)
+        vision_input = enc.reshape((1, -1, enc.shape[-1]))
+    mm_inputs = module.prepare_multimodal_inputs(
+        tokens=tokens[None], token_segment_idx=subseg[None] // 3, vision_input=vision_input)
+    module.joint_transformer(**mm_inputs)
+    return mm_inputs["x"]
+
+
+def _is_joint_layer(module: Any, method_name: str) -> bool:
+    """``capture_intermediates`` filter: the ``__call__`` of every ``layer_NN`` module."""
+    return method_name == "__call__" and str(getattr(module, "name", "")).startswith("layer_")
+
+
+def joint_layers(module: Any, params: Any, imgs, tokens, subseg, vision: str,
+                 jit: bool = True, compiled: dict | None = None) -> list[np.ndarray]:
+    """Input + every layer output of the joint transformer (each 1 x sequence x H).
+
+    ``compiled``: a dict keeping the jitted function per vision mode across calls.
+    """
+    import jax
+
+    def run(p, i, t, s):
+        return module.apply({"params": p}, i, t, s, vision, method=joint_hidden_states,
+                            capture_intermediates=_is_joint_layer, mutable=["intermediates"])
+
+    if jit:
+        compiled = {} if compiled is None else compiled
+        run = compiled.setdefault(vision, jax.jit(run))
+    x, state = run(params, imgs, tokens, subseg)
+    layers = state["intermediates"]["joint_transformer"]
+    names = sorted(k for k in layers if str(k).startswith("layer_"))
+    expected = getattr(module, "joint_num_layers", None) or len(names)
+    if len(names) != int(expected):
+        raise RuntimeError(f"captured {len(names)} joint layers, the model has {expected}")
+    return [np.asarray(x, dtype=np.float32)] + [
+        np.asarray(layers[k]["__call__"][0], dtype=np.float32) for k in names]
+
+
 class MerlotCollator:
     """Picklable: decoded stimuli -> plain arrays/strings (encoding runs in ``forward``)."""
 
@@ -104,8 +201,15 @@ class MerlotCollator:
         return {"frames": clips, "texts": texts}
 
 
+def _choice(entry: dict[str, Any], key: str, allowed: tuple, default: str) -> str:
+    value = entry.get(key) or default
+    if value not in allowed:
+        raise ValueError(f"MERLOT Reserve entry: {key}={value!r}; allowed: {list(allowed)}")
+    return value
+
+
 class MerlotReserveExtractor:
-    """One stream of MERLOT Reserve; features have one layer (see the module docstring)."""
+    """One stream of MERLOT Reserve (see the module docstring)."""
 
     def __init__(self, model: Any, entry: dict[str, Any], stream: str, grid: tuple[int, int],
                  patchify, encoder: Any, pad_id: int, mask_id: int):
@@ -114,62 +218,131 @@ class MerlotReserveExtractor:
         self.model, self.entry, self.stream, self.grid = model, entry, stream, tuple(grid)
         self.patchify, self.encoder = patchify, encoder
         self.pad_id, self.mask_id = int(pad_id), int(mask_id)
-        self.input_kind = "text" if stream == "language" else "video"
+        self.condition = _choice(entry, "condition", CONDITIONS, "vision_language")
+        self.vision_ablation = _choice(entry, "vision_ablation", VISION_ABLATIONS, "blank")
+        self.text_ablation = _choice(entry, "text_ablation", TEXT_ABLATIONS, "mask")
+        self.joint_pool = _choice(entry, "joint_pool", JOINT_POOLS, "all")
+        self.jit = bool(entry.get("jit", True))
+        self._compiled: dict[str, Any] = {}
+        self.input_kind = {"language": "text", "vision": "video", "joint": "video_text"}[stream]
         self.frames = min(int(entry.get("frames") or MAX_SEGMENTS), MAX_SEGMENTS)
         self.collator = MerlotCollator(stream, self.frames)
 
-    def _images(self, frames: np.ndarray) -> np.ndarray:
-        """Vision encodings (segments x pooled patches x H) of one clip's frames."""
-        patches = np.stack([self.patchify(f, output_grid_size=self.grid) for f in frames])
-        return np.asarray(self.model.get_imgseq_only(patches), dtype=np.float32)
+    def _patches(self, frames: np.ndarray) -> np.ndarray:
+        return np.stack([self.patchify(f, output_grid_size=self.grid) for f in frames])
 
-    def _one(self, frames: np.ndarray, text: str) -> np.ndarray:
-        enc = self._images(frames)
-        if self.stream == "vision":
-            return enc.reshape(-1, enc.shape[-1]).mean(axis=0)
+    def _vision(self, frames: np.ndarray) -> np.ndarray:
+        enc = np.asarray(self.model.get_imgseq_only(self._patches(frames)), dtype=np.float32)
+        return enc.reshape(-1, enc.shape[-1]).mean(axis=0)
+
+    def _joint(self, frames: np.ndarray, text: str) -> np.ndarray:
+        """Every joint layer (layers x H) of one TR under this extractor's condition."""
+        frames, text, vision = ablate(frames, text, self.condition, self.vision_ablation)
         transcript = self.encoder.encode(text).ids if text else []
-        tokens, subseg = pack_tokens(segment_tokens(len(frames), transcript, self.mask_id),
+        mask_id = self.mask_id if self.text_ablation == "mask" else None
+        tokens, subseg = pack_tokens(segment_tokens(len(frames), transcript, mask_id),
                                      pad_id=self.pad_id)
-        out = np.asarray(self.model.embed_preencoded_noaudio(enc, tokens, subseg))
-        return mean_valid(out, tokens != self.pad_id)
+        states = joint_layers(self.model.model, self.model.params, self._patches(frames),
+                              tokens, subseg, vision, jit=self.jit, compiled=self._compiled)
+        n_vis = states[0].shape[1] - len(tokens)
+        valid = np.concatenate([tokens != self.pad_id, np.full(n_vis, self.joint_pool == "all")])
+        return np.stack([mean_valid(h[0], valid) for h in states])
 
     def forward(self, batch: dict[str, Any]) -> tuple[np.ndarray, None]:
         if self.stream == "language":
             spans = np.stack([span_ids(self.encoder.encode(t).ids, self.pad_id)
                               for t in batch["texts"]])
-            feats = np.asarray(self.model.embed_text_spans_only(spans), dtype=np.float32)
-        else:
-            feats = np.stack([self._one(f, t) for f, t in zip(batch["frames"], batch["texts"])])
-        return feats[None].astype(np.float32), None
+            feats = np.asarray(self.model.embed_text_spans_only(spans), dtype=np.float32)[None]
+        elif self.stream == "vision":
+            feats = np.stack([self._vision(f) for f in batch["frames"]])[None]
+        else:  # layers x stimuli x H
+            feats = np.stack([self._joint(f, t) for f, t in zip(batch["frames"], batch["texts"])],
+                             axis=1)
+        return feats.astype(np.float32), None
 
     def attrs(self) -> dict[str, Any]:
+        joint = self.stream == "joint"
         return {
             "prompt_template": "none",
             "preprocessing": {"class": "mreserve.preprocess.preprocess_image_to_patches",
                               "image_grid_size": list(self.grid),
                               "model_size": self.entry.get("model_size", "base"),
+                              "checkpoint": self.entry.get("checkpoint", "pretrained"),
                               "span_length": SPAN_LENGTH, "max_tokens": MAX_TOKENS},
+            "condition": self.condition if joint else "none",
+            "vision_ablation": self.vision_ablation if joint else "none",
+            "text_ablation": self.text_ablation if joint else "none",
+            "joint_pool": self.joint_pool if joint else "none",
             "upstream_code": UPSTREAM,
             "layers_exposed": EXPOSED[self.stream],
             "sampling_rate": 0,
-            "frames": self.frames if self.input_kind == "video" else 0,
+            "frames": self.frames if self.input_kind != "text" else 0,
         }
 
 
+def _download(url: str, path: str) -> None:
+    """Fetch a checkpoint file once (to a temporary name, renamed when complete)."""
+    import os
+    import urllib.request
+
+    tmp = path + ".part"
+    with urllib.request.urlopen(url) as src, open(tmp, "wb") as dst:  # noqa: S310 - https URL from the registry
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            dst.write(chunk)
+    os.replace(tmp, path)
+
+
+def load_model(entry: dict[str, Any], grid: tuple[int, int]) -> Any:
+    """A ``PretrainedMerlotReserve``: the pretrained checkpoint, or a fine-tuned one.
+
+    A fine-tuned checkpoint (``checkpoint`` other than ``pretrained``) is fetched from
+    ``weights_url`` into ``cache_dir`` and loaded into the ``MerlotReserve`` module built
+    from the repository's ``pretrain/configs/{model_size}.yaml``, as ``from_pretrained``
+    builds the pretrained one.
+    """
+    import os
+
+    from mreserve.modeling import PretrainedMerlotReserve
+
+    size = entry.get("model_size", "base")
+    checkpoint = entry.get("checkpoint") or "pretrained"
+    if checkpoint == "pretrained":
+        return PretrainedMerlotReserve.from_pretrained(
+            model_name=size, image_grid_size=grid, cache_dir=entry.get("cache_dir"))
+    import mreserve
+    import yaml
+    from mreserve.checkpoint import load_checkpoint
+    from mreserve.lowercase_encoder import get_encoder
+    from mreserve.modeling import MerlotReserve
+
+    cache = entry.get("cache_dir") or os.path.join(os.path.expanduser("~"), ".cache", "merlotreserve")
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, checkpoint)
+    if not os.path.exists(path):
+        _download(entry["weights_url"], path)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(mreserve.__file__)))
+    with open(os.path.join(repo, "pretrain", "configs", f"{size}.yaml")) as fh:
+        config = yaml.safe_load(fh)
+    config["model"]["output_grid"] = list(grid)
+    config["model"]["use_bfloat16"] = False
+    return PretrainedMerlotReserve(model=MerlotReserve.from_config(config),
+                                   params=load_checkpoint(path)["params"], encoder=get_encoder())
+
+
 def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> MerlotReserveExtractor:
-    """Load the pretrained model (``from_pretrained``, checkpoint from GCS) for ``entry['stream']``.
+    """Load the model of ``entry`` (see :func:`load_model`) for ``entry['stream']``.
 
     ``device``/``dtype`` are torch settings of the runner; JAX places and types the
     model itself (float32 off TPU, as upstream decides).
     """
     from mreserve.lowercase_encoder import MASK, PADDING, get_encoder
-    from mreserve.modeling import PretrainedMerlotReserve
     from mreserve.preprocess import preprocess_image_to_patches
 
     stream = entry.get("stream", "joint")
     grid = tuple(entry.get("image_grid_size") or DEFAULT_GRID)
-    model = PretrainedMerlotReserve.from_pretrained(
-        model_name=entry.get("model_size", "base"), image_grid_size=grid,
-        cache_dir=entry.get("cache_dir"))
+    model = load_model(entry, grid)
     return MerlotReserveExtractor(model, entry, stream, grid, preprocess_image_to_patches,
                                   get_encoder(), PADDING, MASK)

@@ -154,10 +154,25 @@ def _load_config(config: dict, root: Path) -> dict:
     for key in ("residual", "partition"):
         for i, item in enumerate(cfg[key]):
             _check_analysis(f"{key}[{i}]", item, cfg, models)
+    _check_figures_and_comparisons(cfg)
     from brainalign.config_checks import check_all
 
     check_all(cfg, models)
     return cfg
+
+
+def _check_figures_and_comparisons(cfg: dict) -> None:
+    """Figure names are unique; named datasets exist."""
+    items = [(f"figures.set[{i}]", s) for i, s in enumerate(cfg["figures"].get("set", []))]
+    items += [(f"stats.comparisons[{i}]", c) for i, c in enumerate(cfg["stats"].get("comparisons", []))]
+    for where, item in items:
+        if "dataset" in item and item["dataset"] not in cfg["datasets"]:
+            raise ConfigError(f"config key '{where}.dataset': unknown dataset {item['dataset']!r}; "
+                              f"allowed: {', '.join(cfg['datasets'])}")
+    names = [s["name"] for s in cfg["figures"].get("set", [])]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"config key 'figures.set': figure names must be unique; repeated: {', '.join(dupes)}")
 
 
 def _check_dataset(name: str, ds: dict, models: dict, instructions: dict) -> None:

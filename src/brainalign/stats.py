@@ -79,42 +79,97 @@ def bootstrap_ci(values: ArrayLike, n_bootstrap: int = 1000, level: float = 0.95
     return float(lo), float(hi)
 
 
-def paired_test(a: ArrayLike, b: ArrayLike, test: str = "wilcoxon") -> tuple[float, float]:
+TESTS = ("auto", "ttest", "wilcoxon")
+SMALL_N = 6  # below this many subjects an exact Wilcoxon test cannot reach p < 0.05 (two-sided)
+
+
+def resolve_test(test: str, n: int) -> str:
+    """The test actually used for ``n`` paired values.
+
+    ``auto`` (the default) is the t-test when ``n < 6`` (an exact two-sided Wilcoxon
+    test's smallest p with 4 subjects is 0.125) and the Wilcoxon signed-rank test
+    otherwise; ``ttest`` and ``wilcoxon`` force one.
+    """
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; allowed: {', '.join(TESTS)}")
+    if test == "auto":
+        return "ttest" if n < SMALL_N else "wilcoxon"
+    return test
+
+
+def paired_test(a: ArrayLike, b: ArrayLike, test: str = "auto") -> tuple[float, float]:
     """Across-subject paired comparison of ``a`` and ``b``: (statistic, two-sided p)."""
+    stat, p, _ = paired_test_named(a, b, test)
+    return stat, p
+
+
+def paired_test_named(a: ArrayLike, b: ArrayLike, test: str = "auto") -> tuple[float, float, str]:
+    """:func:`paired_test` plus the name of the test used (``ttest`` or ``wilcoxon``)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     ok = ~(np.isnan(a) | np.isnan(b))
+    used = resolve_test(test, int(ok.sum()))
     if ok.sum() < 2:
-        return float("nan"), float("nan")
-    if test == "wilcoxon":
-        d = a[ok] - b[ok]
-        if np.allclose(d, 0):
-            return 0.0, 1.0
+        return float("nan"), float("nan"), used
+    d = a[ok] - b[ok]
+    if np.allclose(d, 0):
+        return 0.0, 1.0, used
+    if used == "wilcoxon":
         res = sps.wilcoxon(a[ok], b[ok])
-    elif test == "ttest":
-        res = sps.ttest_rel(a[ok], b[ok])
     else:
-        raise ValueError(f"unknown test {test!r}; allowed: wilcoxon, ttest")
-    return float(res.statistic), float(res.pvalue)
+        res = sps.ttest_rel(a[ok], b[ok])
+    return float(res.statistic), float(res.pvalue), used
 
 
-def one_sample_test(values: ArrayLike, test: str = "wilcoxon") -> tuple[float, float]:
+def one_sample_test(values: ArrayLike, test: str = "auto") -> tuple[float, float]:
     """Across-subject test that the mean differs from 0: (statistic, two-sided p)."""
     v = np.asarray(values, dtype=float)
     return paired_test(v, np.zeros_like(v), test)
 
 
 def across_subjects(table: pd.DataFrame, by: list[str], test: str, n_bootstrap: int, seed: int = 0) -> pd.DataFrame:
-    """Mean over subjects, bootstrap CI and a one-sample test per group; BH-FDR over groups."""
+    """Mean over subjects, bootstrap CI and a one-sample test per group; BH-FDR over groups.
+
+    The ``test`` column names the test used for each row (see :func:`resolve_test`).
+    """
     rows = []
     for key, grp in table.groupby(by, dropna=False, sort=True):
         vals = grp["value"].to_numpy(dtype=float)
         lo, hi = bootstrap_ci(vals, n_bootstrap, seed=seed)
-        stat, p = one_sample_test(vals, test)
+        stat, p, used = paired_test_named(vals, np.zeros_like(vals), test)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "mean": np.nanmean(vals),
                      "ci_low": lo, "ci_high": hi, "n_subjects": int((~np.isnan(vals)).sum()),
-                     "statistic": stat, "p": p})
+                     "statistic": stat, "p": p, "test": used})
     out = pd.DataFrame(rows)
     if not out.empty:
         out["p_fdr"] = fdr_bh(out["p"].to_numpy())
     return out
+
+
+def voxel_permutation_test(
+    prediction: NDArray, observed: NDArray, n_permutations: int, block_size: int, seed: int = 0,
+) -> tuple[NDArray, NDArray]:
+    """Voxelwise test-set Pearson r and its one-sided permutation p-value.
+
+    The observed responses are permuted against the predictions in blocks of
+    ``block_size`` samples (time series) or singly (images); p = (k + 1) / (n + 1)
+    with k the permutations whose r reaches the actual r. Correct the p-values
+    over voxels with :func:`fdr_bh`.
+    """
+    rng = np.random.default_rng(seed)
+    zp = _zcols(prediction)
+    zo = _zcols(observed)
+    n = zp.shape[0]
+    actual = np.nan_to_num((zp * zo).mean(axis=0))
+    exceed = np.zeros(actual.shape)
+    for _ in range(n_permutations):
+        exceed += np.nan_to_num((zp * zo[block_permutation(n, block_size, rng)]).mean(axis=0)) >= actual
+    return actual, (exceed + 1.0) / (n_permutations + 1.0)
+
+
+def fraction_significant(p: NDArray, roi_mask: NDArray, alpha: float = 0.05) -> NDArray:
+    """Per ROI: the fraction of its voxels whose BH-FDR adjusted p (over all voxels) is below ``alpha``."""
+    q = fdr_bh(p)
+    sig = (q < alpha).astype(float)
+    mask = np.asarray(roi_mask, dtype=float)
+    return mask @ sig / np.maximum(mask.sum(axis=1), 1)

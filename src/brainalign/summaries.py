@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainalign.stats import fraction_significant
 from brainalign.stores import json_attr, read_store, write_tsv
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,13 @@ log = logging.getLogger(__name__)
 COLUMNS = ["dataset", "subject", "roi", "model", "instruction", "layer", "metric", "value"]
 
 
-def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
-    """ROI summaries of an encoding store (layer x voxel)."""
+def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict, ceiling: np.ndarray | None = None) -> list[dict]:
+    """ROI summaries of an encoding store (layer x voxel); ``ceiling``: the brain's noise ceiling per voxel."""
     rows = []
     mask = roi_mask.values
     rois = roi_mask["roi"].values.astype(str)
+    if "p_perm" in ds:
+        sig_fraction = np.stack([fraction_significant(p, mask) for p in ds["p_perm"].values])
     grid = np.asarray(json_attr(ds, "alphas", []), dtype=np.float32)
     edges = grid[[0, -1]] if grid.size > 1 else None
     for li, layer in enumerate(ds["layer"].values):
@@ -45,6 +48,10 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict) -> list[dict]:
             }
             if "roi_p_perm" in ds:
                 values["p_perm"] = float(ds["roi_p_perm"].values[li, ri])
+            if ceiling is not None:
+                values["noise_ceiling"] = float(np.nanmean(ceiling[m])) if m.any() else np.nan
+            if "p_perm" in ds:
+                values["frac_sig_voxels"] = float(sig_fraction[li, ri])
             if "cv_score" in ds:  # training-set CV r: selects layers without looking at the test set
                 values["cv_r"] = np.nanmean(ds["cv_score"].values[li][m]) if m.any() else np.nan
             if m.any() and edges is not None:
@@ -61,9 +68,24 @@ def alignment_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str
         ds = read_store(path, "encoding")
         subject = Path(path).parts[-3]
         base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
-                "instruction": ds.attrs["instruction"]}
-        rows += roi_rows(ds, brains[subject]["roi_mask"], base)
-    return pd.DataFrame(rows, columns=COLUMNS)
+                "instruction": ds.attrs["instruction"], "ceiling": brains[subject].attrs.get("ceiling_method", "")}
+        ceiling = brains[subject]["noise_ceiling"].values if "noise_ceiling" in brains[subject] else None
+        rows += roi_rows(ds, brains[subject]["roi_mask"], base, ceiling)
+    return pd.DataFrame(rows, columns=COLUMNS + ["ceiling"])
+
+
+def has_ceiling(alignment: pd.DataFrame) -> bool:
+    """False where every subject's noise ceiling is the placeholder 1 (``ceiling`` column ``none``)."""
+    if "ceiling" not in alignment or alignment.empty:
+        return True
+    return not (alignment["ceiling"].astype(str) == "none").all()
+
+
+def score_label(alignment: pd.DataFrame, metric: str = "normalized") -> str:
+    """How to name the score in tables, figures and the report: normalised alignment, or raw r without a ceiling."""
+    if metric == "r" or not has_ceiling(alignment):
+        return "raw r (no noise ceiling)" if metric != "r" else "raw r"
+    return "normalised alignment (r / noise ceiling)"
 
 
 def residual_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]) -> pd.DataFrame:
@@ -124,7 +146,7 @@ def summarize_dataset(
 ) -> None:
     """Workflow entry point: write the three ROI tables of a dataset."""
     brains = {Path(p).stem: read_store(p, "brain", load=False) for p in brain_paths}
-    brains = {k: v[["roi_mask"]].load() for k, v in brains.items()}
+    brains = {k: v[[n for n in ("roi_mask", "noise_ceiling") if n in v]].load() for k, v in brains.items()}
     write_table(alignment_table(dataset, brains, encoding_paths), out_alignment)
     write_table(residual_table(dataset, brains, residual_paths), out_residual)
     write_table(partition_table(dataset, partition_paths), out_partition)
@@ -132,11 +154,32 @@ def summarize_dataset(
              len(residual_paths), len(partition_paths))
 
 
-def best_layers(alignment: pd.DataFrame, metric: str = "normalized") -> pd.DataFrame:
-    """Per (subject, roi, model, instruction): the layer with the highest ROI score and that score."""
+SELECTION_CV = "cv"
+SELECTION_OPTIMISTIC = "optimistic"
+KEYS = ["subject", "roi", "model", "instruction"]
+
+
+def best_layers(alignment: pd.DataFrame, metric: str = "normalized", extra_keys: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per (subject, roi, model, instruction): the selected layer and its test-set score.
+
+    The layer is the one with the highest training-set cross-validation score
+    (metric ``cv_r``, the ROI mean of each voxel's validation r) where the
+    table has it: the test set is not looked at, so the score is unbiased. Without
+    it, the layer with the highest test score is taken and the row's ``selection``
+    says ``optimistic`` (the maximum over layers of noisy test scores is biased up).
+    """
+    keys = KEYS + list(extra_keys)
     df = alignment[alignment["metric"] == metric].dropna(subset=["value"])
     if df.empty:
-        return df.assign(best_layer=pd.Series(dtype=int))
-    idx = df.groupby(["subject", "roi", "model", "instruction"])["value"].idxmax()
-    best = df.loc[idx].rename(columns={"layer": "best_layer"})
-    return best.reset_index(drop=True)
+        return df.assign(best_layer=pd.Series(dtype=int), selection=pd.Series(dtype=str))
+    cv = alignment[alignment["metric"] == "cv_r"].dropna(subset=["value"])
+    idx = df.groupby(keys)["value"].idxmax()
+    best = df.loc[idx].assign(selection=SELECTION_OPTIMISTIC)
+    if not cv.empty:
+        chosen = cv.loc[cv.groupby(keys)["value"].idxmax(), keys + ["layer"]]
+        by_cv = df.merge(chosen, on=keys + ["layer"]).assign(selection=SELECTION_CV)
+        rest = best.merge(by_cv[keys], on=keys, how="left", indicator=True)
+        rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
+        best = pd.concat([by_cv, rest], ignore_index=True)
+    best = best.rename(columns={"layer": "best_layer"})
+    return best.sort_values(keys).reset_index(drop=True)

@@ -69,8 +69,8 @@ def test_valid_config_gets_defaults_and_is_not_mutated(root):
     assert cfg["encoding"] == {"backend": "auto", "alphas": {"min_exp": -1, "max_exp": 7, "num": 33}, "n_folds": 5,
                                "delays": [1, 2, 3, 4, 5], "ceiling_min": 0.05, "n_iter": 20, "mem_mb": 8000,
                                "solver": "auto", "cv_scoring": "mse", "target_mem_mb": 1024, "outer_folds": 0}
-    assert cfg["stats"] == {"n_permutations": 1000, "block_size": 10, "test": "wilcoxon", "n_bootstrap": 1000,
-                            "seed": 0}
+    assert cfg["stats"] == {"n_permutations": 1000, "block_size": 10, "test": "auto", "n_bootstrap": 1000,
+                            "seed": 0, "alpha": 0.05}
     assert cfg["residual"] == [] and cfg["partition"] == []
     syn = cfg["datasets"]["demo"]["synthetic"]
     assert syn["seed"] == 0 and syn["n_images"] == 300 and syn["repeats"] == 3

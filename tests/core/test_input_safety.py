@@ -205,7 +205,7 @@ ODD_NAMES = ["NULL", "NA", "None", "nan", "N/A", "null", "NaN", "#N/A", "-nan", 
 
 
 def test_9_odd_roi_subject_and_model_names_survive_tables_stats_and_figures(tmp_path):
-    from brainalign.figures import draw_figure
+    from brainalign.figure_sets import figure_job
     from brainalign.stats_tables import stats_job
 
     rows = []
@@ -228,9 +228,9 @@ def test_9_odd_roi_subject_and_model_names_survive_tables_stats_and_figures(tmp_
               {"test": "ttest", "n_bootstrap": 50, "seed": 0})
     stats = read_table(paths["stats"])
     assert sorted(stats["roi"]) == sorted(ODD_NAMES)
-    for name in ("layerwise", "model_roi"):
-        draw_figure(name, *(str(paths[n]) for n in ("alignment", "residual", "partition")),
-                    str(tmp_path / f"{name}.png"))
+    for name in ("layerwise", "roi_bars"):
+        figure_job({"name": name, "type": name}, "d", {n: str(p) for n, p in paths.items()},
+                   str(tmp_path / f"{name}.png"), {"dpi": 60}, {"test": "ttest"}, {})
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
 
 

@@ -14,9 +14,12 @@ from brainalign.stats import (
     block_permutation,
     bootstrap_ci,
     fdr_bh,
+    fraction_significant,
     one_sample_test,
     paired_test,
+    resolve_test,
     roi_permutation_test,
+    voxel_permutation_test,
 )
 
 
@@ -120,9 +123,62 @@ def test_wilcoxon_by_hand():
 def test_paired_test_edge_cases():
     assert paired_test([1.0, 2.0], [1.0, 2.0]) == (0.0, 1.0)
     assert all(math.isnan(x) for x in paired_test([1.0, np.nan], [0.0, 0.0]))
-    with pytest.raises(ValueError, match="unknown test 'sign'; allowed: wilcoxon, ttest"):
+    with pytest.raises(ValueError, match="unknown test 'sign'; allowed: auto, ttest, wilcoxon"):
         paired_test([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], "sign")
-    assert one_sample_test([0.1, 0.2, 0.3, 0.4, 0.5])[1] == pytest.approx(2 / 32)
+    assert one_sample_test([0.1, 0.2, 0.3, 0.4, 0.5], "wilcoxon")[1] == pytest.approx(2 / 32)
+    # the default with 5 subjects is the t-test
+    assert one_sample_test([0.1, 0.2, 0.3, 0.4, 0.5])[1] == pytest.approx(
+        sps.ttest_1samp([0.1, 0.2, 0.3, 0.4, 0.5], 0).pvalue)
+
+
+def test_default_test_by_number_of_subjects():
+    assert [resolve_test("auto", n) for n in (3, 4, 5, 6, 10)] == ["ttest"] * 3 + ["wilcoxon"] * 2
+    assert resolve_test("wilcoxon", 4) == "wilcoxon" and resolve_test("ttest", 20) == "ttest"
+    # why: the smallest exact two-sided Wilcoxon p with 4 subjects is 2 / 2^4
+    assert paired_test([0.3, 0.31, 0.29, 0.32], np.zeros(4), "wilcoxon")[1] == pytest.approx(0.125)
+
+
+def test_four_subjects_with_a_real_effect_reach_significance():
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(200):
+        values = 0.1 + 0.03 * rng.standard_normal(4)  # effect of 3 between-subject sd
+        hits += one_sample_test(values)[1] < 0.05
+    assert hits / 200 > 0.9
+    out = across_subjects(pd.DataFrame({"roi": "EV", "value": [0.12, 0.09, 0.11, 0.1]}), ["roi"], "auto", 100)
+    assert out.loc[0, "p"] < 0.05 and out.loc[0, "test"] == "ttest"
+
+
+def test_four_subjects_without_effect_are_significant_at_the_nominal_rate():
+    rng = np.random.default_rng(6)
+    p = np.array([one_sample_test(0.03 * rng.standard_normal(4))[1] for _ in range(2000)])
+    assert 0.035 < (p < 0.05).mean() < 0.065
+    p = np.array([paired_test(*(0.1 + 0.03 * rng.standard_normal((2, 4))))[1] for _ in range(2000)])
+    assert 0.035 < (p < 0.05).mean() < 0.065
+
+
+def test_voxel_permutation_test_and_fraction_significant():
+    rng = np.random.default_rng(0)
+    n = 120
+    obs = rng.standard_normal((n, 20))
+    pred = np.concatenate([obs[:, :10] + 0.5 * rng.standard_normal((n, 10)), rng.standard_normal((n, 10))], axis=1)
+    r, p = voxel_permutation_test(pred, obs, 199, 10, seed=2)
+    np.testing.assert_allclose(r[0], np.corrcoef(pred[:, 0], obs[:, 0])[0, 1], atol=1e-12)
+    assert (p[:10] == 1 / 200).all()  # strong signal: no permutation reaches it
+    assert (p[10:] > 0.01).sum() >= 8
+    mask = np.zeros((2, 20), dtype=bool)
+    mask[0, :10] = mask[1, 10:] = True
+    frac = fraction_significant(p, mask)
+    assert frac[0] == 1.0 and frac[1] <= 0.1
+    np.testing.assert_array_equal(voxel_permutation_test(pred, obs, 199, 10, seed=2)[1], p)
+
+
+def test_voxel_permutation_is_calibrated_under_the_null():
+    rng = np.random.default_rng(1)
+    n, v = 100, 400
+    _, p = voxel_permutation_test(rng.standard_normal((n, v)), rng.standard_normal((n, v)), 99, 1, seed=0)
+    assert 0.02 < (p < 0.05).mean() < 0.09
+    assert (fdr_bh(p) < 0.05).mean() < 0.01
 
 
 def test_across_subjects_groups_and_fdr():

@@ -77,9 +77,9 @@ def test_tables_from_stores(tmp_path):
     out = [tmp_path / f"{n}.tsv" for n in ("alignment", "residual", "partition")]
     summarize_dataset("demo", [str(brain_path)], [str(enc)], [str(res)], [str(part)], *map(str, out))
     align = read_table(out[0])
-    assert list(align.columns) == COLUMNS
+    assert list(align.columns) == COLUMNS + ["ceiling"]
     assert set(align["subject"]) == {"sub-01"} and set(align["dataset"]) == {"demo"}
-    assert set(align["metric"]) == {"r", "r2", "normalized", "n_voxels", "n_outside_0_1", "p_perm"}
+    assert set(align["metric"]) == {"r", "r2", "normalized", "n_voxels", "n_outside_0_1", "p_perm", "noise_ceiling"}
     nba = align[(align.metric == "normalized")].set_index(["roi", "layer"])["value"]
     assert nba["EV", 1] == pytest.approx(0.6) and nba["HV", 1] == pytest.approx((0.6 + 0.4 + 0.4) / 3)
     resid = read_table(out[1])
@@ -93,7 +93,7 @@ def test_tables_from_stores(tmp_path):
 
 
 def test_tables_with_no_stores_have_columns(tmp_path):
-    assert list(alignment_table("d", {}, []).columns) == COLUMNS
+    assert list(alignment_table("d", {}, []).columns) == COLUMNS + ["ceiling"]
     assert list(residual_table("d", {}, []).columns) == COLUMNS + ["removed"]
     assert "score" in partition_table("d", []).columns
 
@@ -118,3 +118,22 @@ def test_best_layers_picks_highest_layer_per_group():
     assert sorted(zip(best["subject"], best["best_layer"], best["value"])) == [("s1", 2, 0.5), ("s2", 0, 0.5)]
     empty = best_layers(pd.DataFrame(rows).assign(metric="r"))
     assert empty.empty and "best_layer" in empty.columns
+
+
+def test_roi_rows_carry_cv_score_and_fraction_of_significant_voxels():
+    import xarray as xr
+
+    from brainalign.summaries import roi_rows
+
+    n_vox = 6
+    p = np.array([[0.001, 0.001, 0.001, 0.9, 0.9, 0.9], [0.9] * 6])
+    ds = xr.Dataset({name: (("layer", "voxel"), np.full((2, n_vox), 0.2)) for name in ("r", "r2", "normalized")}
+                    | {"cv_score": (("layer", "voxel"), np.array([[0.1] * 6, [0.3] * 6])),
+                       "p_perm": (("layer", "voxel"), p)}, coords={"layer": [0, 1]})
+    mask = xr.DataArray(np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], bool), dims=("roi", "voxel"),
+                        coords={"roi": ["A", "B"]})
+    rows = pd.DataFrame(roi_rows(ds, mask, {"subject": "s"}, ceiling=np.full(n_vox, 0.5)))
+    get = rows.set_index(["roi", "layer", "metric"])["value"]
+    assert get[("A", 0, "frac_sig_voxels")] == 1.0 and get[("B", 0, "frac_sig_voxels")] == 0.0
+    assert get[("A", 1, "frac_sig_voxels")] == 0.0
+    assert get[("A", 1, "cv_r")] == pytest.approx(0.3) and get[("A", 0, "noise_ceiling")] == 0.5

@@ -161,3 +161,30 @@ def test_events_ceiling_matches_the_number_of_presentations_averaged(tmp_path):
     ds = custom.prepare_brain(raw, {"design": "events"}, "sub-01", tmp_path / "stimuli.tsv", tmp_path / "b.zarr")
     assert abs(np.mean(_perfect_model_nba(ds, signal[n_train:])) - 1.0) < 0.03
     assert np.mean(ds.noise_ceiling.values) == pytest.approx(np.sqrt(1 / (1 + noise_sd**2 / 3)), abs=0.02)
+
+
+def test_cross_subject_ceiling_when_asked(tmp_path):
+    raw, res = tmp_path / "raw", tmp_path / "res"
+    rng = np.random.default_rng(3)
+    n, v = 60, 4
+    ids = [f"img{i}" for i in range(n)]
+    raw.mkdir()
+    res.mkdir()
+    pd.DataFrame({"stimulus_id": ids, "split": ["train"] * 45 + ["test"] * 15,
+                  "run": [f"s{i // 15}" for i in range(n)]}).to_csv(res / "stimuli.tsv", sep="\t", index=False)
+    signal = rng.standard_normal((n, v)) * np.array([1.0, 1.0, 0.0, 0.0])  # voxels 2, 3: no shared signal
+    subjects = ["sub-01", "sub-02", "sub-03"]
+    for s in subjects:
+        (raw / s).mkdir()
+        np.save(raw / f"{s}/responses.npy", (signal + 0.5 * rng.standard_normal((n, v))).astype(np.float32))
+        pd.DataFrame({"stimulus_id": ids}).to_csv(raw / f"{s}/samples.tsv", sep="\t", index=False)
+    np.savez(raw / "rois.npz", A=np.array([1, 1, 0, 0]), B=np.array([0, 0, 1, 1]))
+    block = {"design": "events", "ceiling": "cross_subject", "ceiling_bootstraps": 5}
+    ds = custom.prepare_brain(raw, block, "sub-01", res / "stimuli.tsv", res / "b.zarr", subjects=subjects)
+    assert ds.attrs["ceiling_method"] == "cross_subject"
+    nc = ds.noise_ceiling.values
+    assert (nc[:2] > 0.6).all() and nc[2:].max() < nc[:2].min()  # 15 test samples: noisy, but ordered
+    plain = custom.prepare_brain(raw, {"design": "events"}, "sub-01", res / "stimuli.tsv", res / "c.zarr")
+    assert plain.attrs["ceiling_method"] == "none"  # no repeats, no file: scores are raw r
+    with pytest.raises(custom.CustomDataError, match="at least two subjects"):
+        custom.prepare_brain(raw, block, "sub-01", res / "stimuli.tsv", res / "d.zarr", subjects=["sub-01"])

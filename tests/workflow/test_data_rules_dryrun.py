@@ -95,3 +95,7 @@ def test_full_workflow_dry_run_job_count(study, tmp_path):
     text = dry_run(snakefile, ROOT / "config/studies" / f"{study}.yaml", ROOT)
     total = re.search(r"^total\s+(\d+)$", text, re.M)
     assert total and 0 < int(total[1]) < 10_000, text[-2000:]
+    cfg = yaml.safe_load((ROOT / "config/studies" / f"{study}.yaml").read_text())
+    counts = job_counts(text)
+    assert counts["headlines"] == 1 and cfg["headlines"]  # the paper-vs-ours table, with SPEC's numbers
+    assert counts["figure"] == 2 * len(cfg["figures"]["set"])  # the paper's figure set, raster and vector

@@ -113,15 +113,25 @@ def mean_over_subjects(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 def test_figures_and_tables_written(runs, dataset):
     straight, _ = runs
     figures = results(straight, dataset) / "figures"
-    expected = {"layerwise", "model_roi"} | ({"instruction_roi", "partition", "residual"} if dataset == "demo-images" else set())
+    expected = {"alignment", "alignment_groups", "layerwise", "layer_hierarchy", "map_vit", "map_vit_layer"}
+    if dataset == "demo-images":
+        expected |= {"instruction_roi", "partition", "partition_matrix", "residual"}
+    assert {p.stem for p in figures.glob("*.png")} == expected
     for name in expected:
-        path = figures / f"{name}.png"
-        assert path.exists() and path.stat().st_size > 5000, path
+        for ext, size in (("png", 5000), ("pdf", 2000)):
+            path = figures / f"{name}.{ext}"
+            assert path.exists() and path.stat().st_size > size, path
     table = read_table(straight, dataset, "alignment")
-    assert list(table.columns) == ["dataset", "subject", "roi", "model", "instruction", "layer", "metric", "value"]
+    assert list(table.columns) == ["dataset", "subject", "roi", "model", "instruction", "layer", "metric", "value",
+                                   "ceiling"]
     assert set(table["subject"]) == {"sub-01", "sub-02"}
-    assert {"r", "r2", "normalized"} <= set(table["metric"])
-    assert (results(straight, dataset) / "tables" / "stats.tsv").exists()
+    assert {"r", "r2", "normalized", "noise_ceiling"} <= set(table["metric"])
+    stats = read_table(straight, dataset, "stats")
+    assert set(stats["test"].dropna()) == {"ttest"}  # two subjects: the default is the t-test
+    assert "comparison" in set(stats["analysis"])
+    headlines = read_table(straight, dataset, "headlines")
+    best = headlines[headlines["claim"] == "best model"]
+    assert len(best) >= 3 and (best["paper"] == best["ours"]).all()  # the ground truth is recovered
 
 
 def test_instruction_axis_reaches_the_tables(runs):

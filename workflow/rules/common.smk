@@ -11,6 +11,7 @@ from brainalign.config import (
 from brainalign.features.environment import model_environment
 from brainalign.features.lock import lock_path, read_lock, unpinned
 from brainalign.features.runner import rule_resources
+from brainalign.figure_sets import figure_spec, figure_specs, map_feature_set
 from brainalign.rerun import feature_job_params, trigger_settings
 
 RESULTS = config["results"]
@@ -89,23 +90,83 @@ def has_instructions(dataset):
 
 
 def figure_names(dataset):
-    names = ["layerwise", "model_roi"]
-    if has_instructions(dataset):
-        names.append("instruction_roi")
-    if analysis_items("partition", dataset):
-        names.append("partition")
-    if analysis_items("residual", dataset):
-        names.append("residual")
-    return names
+    return [s["name"] for s in figure_specs(config, dataset)]
+
+
+def figure_formats():
+    fmt = config["figures"]
+    return [fmt["format"]] + [
+        v for v in [fmt["vector"]] if v not in ("none", fmt["format"])
+    ]
+
+
+def table_paths(dataset):
+    return {
+        n: f"{RESULTS}/{dataset}/tables/{n}.tsv"
+        for n in ("alignment", "residual", "partition", "stats")
+    }
+
+
+def figure_inputs(wildcards):
+    """Tables of the dataset; a brain map also reads its feature set's stores."""
+    inputs = table_paths(wildcards.dataset)
+    spec = figure_spec(config, wildcards.dataset, wildcards.figure)
+    if spec["type"] == "brain_map":
+        model, instr = map_feature_set(config, wildcards.dataset, spec)
+        subs = subjects(wildcards.dataset)
+        inputs["encoding"] = [
+            f"{RESULTS}/{wildcards.dataset}/encoding/{s}/{model}/{instr}.zarr"
+            for s in subs
+        ]
+        inputs["brains"] = [brain_path(wildcards.dataset, s) for s in subs]
+    return inputs
+
+
+def figure_labels(wildcards):
+    """Report labels: the figure's place in the paper's order, its name and format."""
+    names = figure_names(wildcards.dataset)
+    order = names.index(wildcards.figure) + 1 if wildcards.figure in names else 0
+    return {
+        "#": f"{order:02d}",
+        "figure": wildcards.figure,
+        "format": wildcards.ext,
+    }
+
+
+def figure_caption(dataset, name):
+    from brainalign.figure_sets import CAPTIONS
+
+    from brainalign.stats import resolve_test
+
+    spec = figure_spec(config, dataset, name)
+    n = len(subjects(dataset))
+    test = {"ttest": "t-test", "wilcoxon": "Wilcoxon signed-rank test"}[
+        resolve_test(config["stats"]["test"], n)
+    ]
+    return (
+        f"{CAPTIONS[spec['type']]} Dataset {dataset}, n = {n} subjects; across-subject "
+        f"test: {test}; correction: Benjamini-Hochberg FDR, alpha {config['stats']['alpha']}."
+    )
 
 
 def all_targets():
-    fmt = config["figures"]["format"]
     out = []
     for d in config["datasets"]:
-        out += [f"{RESULTS}/{d}/figures/{n}.{fmt}" for n in figure_names(d)]
+        out += [
+            f"{RESULTS}/{d}/figures/{n}.{fmt}"
+            for n in figure_names(d)
+            for fmt in figure_formats()
+        ]
         out.append(f"{RESULTS}/{d}/tables/stats.tsv")
+        out.append(f"{RESULTS}/{d}/tables/headlines.tsv")
     return out
+
+
+def ground_truth_input(dataset):
+    """Synthetic datasets: the ground truth the headlines compare with."""
+    if dataset_cfg(dataset)["kind"] == "synthetic":
+        return [f"{RESULTS}/{dataset}/ground_truth.json"]
+    return []
 
 
 # ---- analyses

@@ -39,5 +39,6 @@ rule custom_brain:
     params:
         raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
         block=custom_block,
+        subjects=lambda wc: subjects(wc.dataset),
     script:
         "../scripts/custom_brain.py"

@@ -10,4 +10,5 @@ prepare_brain(
     snakemake.wildcards.subject,
     snakemake.input.stimuli,
     snakemake.output[0],
+    subjects=list(snakemake.params.subjects),
 )

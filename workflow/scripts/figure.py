@@ -1,14 +1,18 @@
-"""Draw one figure of a dataset from its tables."""
+"""Draw one figure of a dataset from its tables (brain maps also from its stores)."""
 
-from brainalign.figures import draw_figure
+from brainalign.figure_sets import figure_job
 from brainalign.logs import snakemake_log
 
 snakemake_log(snakemake)
-draw_figure(
-    snakemake.params.figure,
-    snakemake.input.alignment,
-    snakemake.input.residual,
-    snakemake.input.partition,
+figure_job(
+    snakemake.params.spec,
+    snakemake.params.dataset,
+    {k: snakemake.input[k] for k in ("alignment", "residual", "partition", "stats")},
     snakemake.output[0],
-    dpi=snakemake.params.dpi,
+    snakemake.params.figures,
+    snakemake.params.stats,
+    snakemake.params.registry,
+    encoding=list(snakemake.input.get("encoding", [])),
+    brains=list(snakemake.input.get("brains", [])),
+    all_sets=snakemake.params.all_sets,
 )

@@ -10,4 +10,6 @@ stats_job(
     snakemake.input.partition,
     snakemake.output[0],
     snakemake.params.stats,
+    registry=snakemake.params.registry,
+    dataset=snakemake.params.dataset,
 )

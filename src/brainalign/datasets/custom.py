@@ -286,11 +286,77 @@ def _nonfinite_voxels(arrays: dict[str, np.ndarray | None], subject: str, policy
 
 
 def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli_tsv: str | os.PathLike,
-                  out: str | os.PathLike) -> xr.Dataset:
-    """Validate one subject's responses against the stimulus table; write the brain store."""
+                  out: str | os.PathLike, subjects: list[str] | None = None) -> xr.Dataset:
+    """Validate one subject's responses against the stimulus table; write the brain store.
+
+    The noise ceiling: the given file, else split-half of repeated test presentations,
+    else none (ceiling 1: scores are raw r and are labelled so); with ``ceiling:
+    cross_subject`` the other ``subjects``' responses to the same samples predict this one's.
+    """
     cfg = settings(block)
     raw = Path(raw_dir)
     stim = pd.read_csv(stimuli_tsv, sep="\t", dtype=str, keep_default_na=False)
+    data, coords, tr, rep1, rep2, n_presentations = _subject_data(raw, cfg, subject, stim)
+    n_vox = data.shape[1]
+    nc_path = _raw(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
+    if cfg.get("ceiling") == "cross_subject":
+        ceiling = _cross_subject(raw, cfg, subject, list(subjects or []), stim, data, coords)
+        method = "cross_subject"
+    elif nc_path.exists():
+        ceiling, method = np.load(nc_path, allow_pickle=False).astype(np.float32), "given"
+        if ceiling.shape != (n_vox,):
+            raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
+    elif rep1 is not None:
+        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2, n_presentations), np.float32), "split_half"
+    else:
+        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
+        ceiling, method = np.ones(n_vox, np.float32), "none"
+    rois, masks = _rois(raw, cfg, n_vox)
+    source = raw / (cfg["responses"] if cfg["design"] == "events" else cfg["runs"]).format(subject=subject, run="*")
+    keep = _nonfinite_voxels({f"responses ({source})": data, "second presentations": rep2, "first presentations": rep1,
+                              f"noise ceiling {nc_path.name}": ceiling}, subject, cfg["nonfinite"])
+    data, ceiling, masks = data[:, keep], ceiling[keep], masks[:, keep]
+    empty = [r for r, m in zip(rois, masks) if not m.any()]
+    if empty:
+        raise CustomDataError(f"{subject}: ROIs {empty} keep no voxel once non-finite voxels are dropped")
+    ds = xr.Dataset(
+        {"responses": (("sample", "voxel"), data.astype(np.float32)),
+         "noise_ceiling": (("voxel",), ceiling),
+         "roi_mask": (("roi", "voxel"), masks)},
+        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)[keep]},
+        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method,
+                         test_responses=_scored_description(n_presentations)),
+    )
+    write_store(ds, out, "brain")
+    return ds
+
+
+def _cross_subject(raw: Path, cfg: dict, subject: str, subjects: list[str], stim: pd.DataFrame,
+                   data: np.ndarray, coords: dict) -> np.ndarray:
+    """Cross-subject prediction ceiling: the other subjects' responses to the same samples predict this one's."""
+    from brainalign.ceiling import cross_subject_ceiling
+
+    others = [s for s in subjects if s != subject]
+    if not others:
+        raise CustomDataError("custom.ceiling: cross_subject needs at least two subjects")
+    ids = list(coords["stimulus_id"][1])
+    sources = []
+    for other in others:
+        o_data, o_coords, *_ = _subject_data(raw, cfg, other, stim)
+        if list(o_coords["stimulus_id"][1]) != ids or o_data.shape != data.shape:
+            raise CustomDataError(f"custom.ceiling: cross_subject needs every subject to have the same samples "
+                                  f"and voxels; {other} differs from {subject}")
+        sources.append(o_data)
+    split = np.asarray(coords["split"][1], dtype=str)
+    ceiling = cross_subject_ceiling([data, *sources], 0, np.flatnonzero(split == "train"),
+                                    np.flatnonzero(split == "test"), groups=np.asarray(coords["run"][1], dtype=str),
+                                    n_bootstrap=int(cfg.get("ceiling_bootstraps", 100)), seed=0)
+    return np.nan_to_num(ceiling).astype(np.float32)
+
+
+def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame):
+    """One subject's responses (samples x voxels), sample coordinates, TR, test repeats (or None) and the
+    effective number of test presentations averaged."""
     rep1 = rep2 = None
     if cfg["design"] == "events":
         resp_path = _raw(raw, cfg["responses"].format(subject=subject), "custom.responses")
@@ -354,35 +420,7 @@ def prepare_brain(raw_dir: str | os.PathLike, block: dict, subject: str, stimuli
         coords = dict(stimulus_id=("sample", [f"{r}_tr{i}" for r, i in zip(run_col, idx)]),
                       run=("sample", run_col), split=("sample", [split_of[r] for r in run_col]),
                       time=("sample", idx * tr))
-    n_vox = data.shape[1]
-    nc_path = _raw(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
-    if nc_path.exists():
-        ceiling, method = np.load(nc_path, allow_pickle=False).astype(np.float32), "given"
-        if ceiling.shape != (n_vox,):
-            raise CustomDataError(f"{nc_path} has shape {ceiling.shape}, expected ({n_vox},)")
-    elif rep1 is not None:
-        ceiling, method = np.asarray(split_half_ceiling(rep1, rep2, n_presentations), np.float32), "split_half"
-    else:
-        log.warning("%s: no noise ceiling and no repeats; ceiling set to 1 (normalised = raw r)", subject)
-        ceiling, method = np.ones(n_vox, np.float32), "none"
-    rois, masks = _rois(raw, cfg, n_vox)
-    source = raw / (cfg["responses"] if cfg["design"] == "events" else cfg["runs"]).format(subject=subject, run="*")
-    keep = _nonfinite_voxels({f"responses ({source})": data, "second presentations": rep2, "first presentations": rep1,
-                              f"noise ceiling {nc_path.name}": ceiling}, subject, cfg["nonfinite"])
-    data, ceiling, masks = data[:, keep], ceiling[keep], masks[:, keep]
-    empty = [r for r, m in zip(rois, masks) if not m.any()]
-    if empty:
-        raise CustomDataError(f"{subject}: ROIs {empty} keep no voxel once non-finite voxels are dropped")
-    ds = xr.Dataset(
-        {"responses": (("sample", "voxel"), data.astype(np.float32)),
-         "noise_ceiling": (("voxel",), ceiling),
-         "roi_mask": (("roi", "voxel"), masks)},
-        coords={**coords, "roi": rois, "voxel": np.arange(n_vox)[keep]},
-        attrs=provenance(space=cfg["space"], tr=tr, source="custom", subject=subject, ceiling_method=method,
-                         test_responses=_scored_description(n_presentations)),
-    )
-    write_store(ds, out, "brain")
-    return ds
+    return data, coords, tr, rep1, rep2, n_presentations
 
 
 def _scored_description(n_presentations: float) -> str:

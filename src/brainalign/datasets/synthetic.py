@@ -89,6 +89,38 @@ def roi_layout(rois: dict[str, Any], voxels_per_roi: int) -> tuple[list[str], np
     return names, mask
 
 
+SURFACE_MESH = "fsaverage5"
+
+
+def surface_patches(n_rois: int, voxels_per_roi: int, mesh: str = SURFACE_MESH) -> tuple[np.ndarray, np.ndarray]:
+    """A spatial layout for synthetic voxels: each ROI a compact patch of the left hemisphere.
+
+    Patch centres are spread over the lateral surface (farthest-point sampling on
+    the sphere, starting at the occipital pole); each patch is the
+    ``voxels_per_roi`` free vertices nearest its centre. Returns (hemi, vertex) per
+    voxel, in the ROI-block order of :func:`roi_layout`. Deterministic.
+    """
+    from nilearn import datasets
+
+    xyz = datasets.load_fsaverage(mesh)["sphere"].parts["left"].coordinates
+    if n_rois * voxels_per_roi > len(xyz) // 2:
+        raise ValueError(f"{n_rois} ROIs x {voxels_per_roi} voxels do not fit on the left hemisphere of {mesh}")
+    lateral = np.flatnonzero(xyz[:, 0] < -20)
+    seeds = [lateral[np.argmin(xyz[lateral, 1])]]
+    while len(seeds) < n_rois:
+        dist = np.min(np.linalg.norm(xyz[lateral, None] - xyz[seeds][None], axis=2), axis=1)
+        seeds.append(lateral[np.argmax(dist)])
+    free = np.ones(len(xyz), dtype=bool)
+    vertex = []
+    for seed in seeds:
+        order = np.argsort(np.linalg.norm(xyz - xyz[seed], axis=1))
+        patch = order[free[order]][:voxels_per_roi]
+        free[patch] = False
+        vertex.append(np.sort(patch))
+    vertex = np.concatenate(vertex)
+    return np.full(vertex.size, "lh"), vertex
+
+
 def simulate_subject(
     stimuli: pd.DataFrame,
     features: dict[str, xr.Dataset],
@@ -258,6 +290,8 @@ def _brain_dataset(
     }
     if time is not None:
         coords["time"] = ("sample", np.asarray(time, dtype=float))
+    hemi, vertex = surface_patches(len(roi_names), int(params["voxels_per_roi"]))
+    coords.update(hemi=("voxel", hemi), vertex=("voxel", vertex))
     ds = xr.Dataset(
         {
             "responses": (("sample", "voxel"), responses.astype(np.float32)),
@@ -267,7 +301,7 @@ def _brain_dataset(
         },
         coords=coords,
     )
-    ds.attrs = provenance(space="synthetic", source="synthetic", ground_truth=params, **attrs)
+    ds.attrs = provenance(space="synthetic", source="synthetic", mesh=SURFACE_MESH, ground_truth=params, **attrs)
     return ds
 
 

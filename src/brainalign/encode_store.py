@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from brainalign.cv_folds import group_folds
 from brainalign.design import is_time_series, layer_matrix
 from brainalign.encoding import FitResult, RidgeSettings, fit_score, normalize
-from brainalign.stats import roi_permutation_test
+from brainalign.stats import permutation_tests
 from brainalign.stores import provenance
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def encode_features(
         raise ValueError(f"unknown banding {banding!r}; allowed: none, delays")
     data = SubjectData.from_brain(brain, delays, block_size)
     roi_mask = brain["roi_mask"].values
-    scores, roi_r, roi_p = [], [], []
+    scores, roi_r, roi_p, voxel_p = [], [], [], []
     for li in tqdm(range(features.sizes["layer"]), desc=f"encode {features.attrs.get('model')}", unit="layer"):
         x = data.design(features, li)
         bands = data.delay_bands(x.shape[1]) if banding == "delays" else None
@@ -186,10 +186,11 @@ def encode_features(
             s = score_layer_nested(data, x, settings, layer_transform, li, scale_x, outer_folds, bands)
         else:
             s = score_layer(data, x, settings, layer_transform, li, scale_x, bands)
-        r, p = roi_permutation_test(s.prediction, s.observed, roi_mask, n_permutations, data.block_size, seed + li)
+        r, p, vp = permutation_tests(s.prediction, s.observed, roi_mask, n_permutations, data.block_size, seed + li)
         scores.append(s)
         roi_r.append(r)
-        roi_p.append(p if n_permutations else np.full_like(r, np.nan))
+        roi_p.append(p)
+        voxel_p.append(vp)
     edge = float(np.mean([s.edge_fraction for s in scores]))
     attrs = {
         "model": features.attrs.get("model", ""),
@@ -210,8 +211,11 @@ def encode_features(
         "block_size": data.block_size,
         "features_cache_key": features.attrs.get("cache_key", ""),
     }
-    return encoding_dataset(features["layer"].values, scores, (np.stack(roi_r), np.stack(roi_p)), data,
-                            ceiling_min, attrs)
+    ds = encoding_dataset(features["layer"].values, scores, (np.stack(roi_r), np.stack(roi_p)), data,
+                          ceiling_min, attrs)
+    if n_permutations:  # voxelwise permutation p-values (BH-FDR over voxels is applied by the tables and maps)
+        ds["p_perm"] = (("layer", "voxel"), np.stack(voxel_p).astype(np.float32))
+    return ds
 
 
 def encode_job(features_path: str, brain_path: str, output: str, encoding_cfg: dict, stats_cfg: dict) -> None:

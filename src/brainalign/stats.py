@@ -167,6 +167,32 @@ def voxel_permutation_test(
     return actual, (exceed + 1.0) / (n_permutations + 1.0)
 
 
+def permutation_tests(
+    prediction: NDArray, observed: NDArray, roi_mask: NDArray, n_permutations: int, block_size: int, seed: int = 0,
+) -> tuple[NDArray, NDArray, NDArray]:
+    """ROI-mean r with its permutation p, and every voxel's p, from one shared set of permutations.
+
+    Same statistics as :func:`roi_permutation_test` (ROI mean of voxelwise r) and
+    :func:`voxel_permutation_test`; each permutation is drawn once and serves both.
+    Returns (roi_mean_r, roi_p, voxel_p); p-values are NaN without permutations.
+    """
+    rng = np.random.default_rng(seed)
+    zp, zo = _zcols(prediction), _zcols(observed)
+    n = zp.shape[0]
+    weights = np.asarray(roi_mask, dtype=float)
+    counts = np.maximum(weights.sum(axis=1), 1)
+    actual = np.nan_to_num((zp * zo).mean(axis=0))
+    roi_actual = weights @ actual / counts
+    if n_permutations == 0:
+        return roi_actual, np.full(len(roi_actual), np.nan), np.full(len(actual), np.nan)
+    exceed, roi_exceed = np.zeros(actual.shape), np.zeros(roi_actual.shape)
+    for _ in range(n_permutations):
+        r = np.nan_to_num((zp * zo[block_permutation(n, block_size, rng)]).mean(axis=0))
+        exceed += r >= actual
+        roi_exceed += weights @ r / counts >= roi_actual
+    return roi_actual, (roi_exceed + 1.0) / (n_permutations + 1.0), (exceed + 1.0) / (n_permutations + 1.0)
+
+
 def fraction_significant(p: NDArray, roi_mask: NDArray, alpha: float = 0.05) -> NDArray:
     """Per ROI: the fraction of its voxels whose BH-FDR adjusted p (over all voxels) is below ``alpha``."""
     q = fdr_bh(p)

@@ -197,3 +197,21 @@ def test_across_subjects_groups_and_fdr():
         assert row["ci_low"] <= row["mean"] <= row["ci_high"]
     np.testing.assert_allclose(out["p_fdr"], fdr_bh(out["p"].to_numpy()))
     assert across_subjects(table.iloc[:0], ["roi"], "ttest", 10).empty
+
+
+def test_permutation_tests_share_permutations_and_match_the_separate_tests():
+    from brainalign.stats import permutation_tests, roi_permutation_test, voxel_permutation_test
+
+    rng = np.random.default_rng(5)
+    obs = rng.standard_normal((80, 12))
+    pred = obs + rng.standard_normal((80, 12)) * np.r_[np.full(6, 0.5), np.full(6, 20.0)]
+    mask = np.zeros((2, 12), bool)
+    mask[0, :6], mask[1, 6:] = True, True
+    roi_r, roi_p, vox_p = permutation_tests(pred, obs, mask, 99, 5, seed=3)
+    ref_r, ref_p = roi_permutation_test(pred, obs, mask, 99, 5, seed=3)
+    _, ref_vox = voxel_permutation_test(pred, obs, 99, 5, seed=3)
+    np.testing.assert_allclose(roi_r, ref_r)
+    np.testing.assert_allclose(roi_p, ref_p)
+    np.testing.assert_allclose(vox_p, ref_vox)
+    assert vox_p[:6].max() == pytest.approx(0.01) and roi_p[0] == pytest.approx(0.01)
+    assert np.isnan(permutation_tests(pred, obs, mask, 0, 5)[2]).all()

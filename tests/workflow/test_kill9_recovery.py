@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
 N_KILLS = 3  # kill points at most; the loop stops early once BUDGET_S is used (at least one kill)
-BUDGET_S = 420
+BUDGET_S = 240
 TABLES = ["alignment", "residual", "partition", "stats"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 

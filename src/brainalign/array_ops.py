@@ -117,9 +117,6 @@ class ArrayOps:
             return torch.zeros(shape, dtype=getattr(torch, dtype), device=self.device)
         return np.zeros(shape, dtype=dtype)
 
-    def ones(self, n: int, dtype: str = "float32") -> Any:
-        return self.zeros((n,), dtype) + 1
-
 
 def _is_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch")

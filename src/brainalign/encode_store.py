@@ -233,7 +233,4 @@ def encode_job(features_path: str, brain_path: str, output: str, encoding_cfg: d
         stats_cfg["n_permutations"], stats_cfg["block_size"], stats_cfg["seed"],
         outer_folds=int(encoding_cfg.get("outer_folds", 0)), banding=encoding_cfg.get("banding") or "none",
     )
-    if ds.attrs["alpha_edge_fraction"] > 0.05:
-        log.warning("%.1f%% of voxel x layer fits chose an alpha at an edge of the grid: widen encoding.alphas",
-                    100 * ds.attrs["alpha_edge_fraction"])
     write_store(ds, output, "encoding")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -31,24 +33,38 @@ def roi_permutation_test(
     statistic is the ROI mean of voxelwise Pearson r. Returns (roi_mean_r, p).
     p uses the (k + 1) / (n + 1) estimator, so it is never 0.
     """
+    counts = _permutation_counts(prediction, observed, roi_mask, n_permutations, block_size, seed)
+    return counts.roi_r, (counts.roi_exceed + 1.0) / (n_permutations + 1.0)
+
+
+@dataclass
+class _PermutationCounts:
+    r: NDArray  # voxelwise r
+    exceed: NDArray  # permutations whose voxel r reaches it
+    roi_r: NDArray
+    roi_exceed: NDArray
+
+
+def _permutation_counts(
+    prediction: NDArray, observed: NDArray, roi_mask: NDArray | None, n_permutations: int, block_size: int, seed: int,
+) -> _PermutationCounts:
+    """One pass of block permutations, counted for voxels and (with ``roi_mask``) ROI means."""
     rng = np.random.default_rng(seed)
-    zp = _zcols(prediction)
-    zo = _zcols(observed)
+    zp, zo = _zcols(prediction), _zcols(observed)
     n = zp.shape[0]
-    weights = roi_mask.astype(float)
-    counts = np.maximum(weights.sum(axis=1), 1)
+    weights = None if roi_mask is None else np.asarray(roi_mask, dtype=float)
 
-    def roi_means(perm: NDArray | None) -> NDArray:
-        r = (zp * (zo if perm is None else zo[perm])).mean(axis=0)
-        r = np.nan_to_num(r)
-        return weights @ r / counts
+    def roi_means(r: NDArray) -> NDArray:
+        return np.zeros(0) if weights is None else weights @ r / np.maximum(weights.sum(axis=1), 1)
 
-    actual = roi_means(None)
-    exceed = np.zeros(len(actual))
+    actual = np.nan_to_num((zp * zo).mean(axis=0))
+    roi_actual = roi_means(actual)
+    exceed, roi_exceed = np.zeros(actual.shape), np.zeros(roi_actual.shape)
     for _ in range(n_permutations):
-        exceed += roi_means(block_permutation(n, block_size, rng)) >= actual
-    p = (exceed + 1.0) / (n_permutations + 1.0)
-    return actual, p
+        r = np.nan_to_num((zp * zo[block_permutation(n, block_size, rng)]).mean(axis=0))
+        exceed += r >= actual
+        roi_exceed += roi_means(r) >= roi_actual
+    return _PermutationCounts(actual, exceed, roi_actual, roi_exceed)
 
 
 def _zcols(x: NDArray) -> NDArray:
@@ -156,15 +172,8 @@ def voxel_permutation_test(
     with k the permutations whose r reaches the actual r. Correct the p-values
     over voxels with :func:`fdr_bh`.
     """
-    rng = np.random.default_rng(seed)
-    zp = _zcols(prediction)
-    zo = _zcols(observed)
-    n = zp.shape[0]
-    actual = np.nan_to_num((zp * zo).mean(axis=0))
-    exceed = np.zeros(actual.shape)
-    for _ in range(n_permutations):
-        exceed += np.nan_to_num((zp * zo[block_permutation(n, block_size, rng)]).mean(axis=0)) >= actual
-    return actual, (exceed + 1.0) / (n_permutations + 1.0)
+    counts = _permutation_counts(prediction, observed, None, n_permutations, block_size, seed)
+    return counts.r, (counts.exceed + 1.0) / (n_permutations + 1.0)
 
 
 def permutation_tests(
@@ -176,21 +185,11 @@ def permutation_tests(
     :func:`voxel_permutation_test`; each permutation is drawn once and serves both.
     Returns (roi_mean_r, roi_p, voxel_p); p-values are NaN without permutations.
     """
-    rng = np.random.default_rng(seed)
-    zp, zo = _zcols(prediction), _zcols(observed)
-    n = zp.shape[0]
-    weights = np.asarray(roi_mask, dtype=float)
-    counts = np.maximum(weights.sum(axis=1), 1)
-    actual = np.nan_to_num((zp * zo).mean(axis=0))
-    roi_actual = weights @ actual / counts
+    counts = _permutation_counts(prediction, observed, roi_mask, n_permutations, block_size, seed)
     if n_permutations == 0:
-        return roi_actual, np.full(len(roi_actual), np.nan), np.full(len(actual), np.nan)
-    exceed, roi_exceed = np.zeros(actual.shape), np.zeros(roi_actual.shape)
-    for _ in range(n_permutations):
-        r = np.nan_to_num((zp * zo[block_permutation(n, block_size, rng)]).mean(axis=0))
-        exceed += r >= actual
-        roi_exceed += weights @ r / counts >= roi_actual
-    return roi_actual, (roi_exceed + 1.0) / (n_permutations + 1.0), (exceed + 1.0) / (n_permutations + 1.0)
+        return counts.roi_r, np.full(len(counts.roi_r), np.nan), np.full(len(counts.r), np.nan)
+    return (counts.roi_r, (counts.roi_exceed + 1.0) / (n_permutations + 1.0),
+            (counts.exceed + 1.0) / (n_permutations + 1.0))
 
 
 def fraction_significant(p: NDArray, roi_mask: NDArray, alpha: float = 0.05) -> NDArray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from brainalign.stats import fdr_bh
+from brainalign.statistics.inference import fdr_bh
 
 VIEWS = [("left", "lateral"), ("left", "medial"), ("right", "lateral"), ("right", "medial")]
 

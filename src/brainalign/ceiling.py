@@ -123,7 +123,7 @@ def cross_subject_ceiling(
     most twice the largest subset size), and
     return the median v0 over ``n_bootstrap`` resamplings of subsets, in [0, 1].
     """
-    from brainalign.encoding import fit_ridge_predict
+    from brainalign.encoding.fitting import fit_ridge_predict
 
     rng = np.random.default_rng(seed)
     others = [i for i in range(len(subject_responses)) if i != target]

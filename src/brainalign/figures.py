@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from brainalign.labels import display_name, feature_set_table, model_type  # noqa: E402
-from brainalign.stats import fdr_bh, one_sample_test, resolve_test  # noqa: E402
+from brainalign.statistics.inference import fdr_bh, one_sample_test, resolve_test  # noqa: E402
 from brainalign.summaries import best_layers, score_label  # noqa: E402
 
 MAX_WIDTH_IN = 18.0  # inches; at the default 150 dpi 2,700 px

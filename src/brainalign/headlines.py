@@ -24,8 +24,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from brainalign.stats import paired_test_named
-from brainalign.stats_tables import select_feature_sets
+from brainalign.statistics.inference import paired_test_named
+from brainalign.statistics.tables import select_feature_sets
 from brainalign.summaries import best_layers, read_table, write_table
 
 COLUMNS = ["dataset", "claim", "rois", "paper", "ours", "source", "detail"]

@@ -11,8 +11,8 @@ import numpy as np
 import xarray as xr
 
 from brainalign.design import resolve_layer
-from brainalign.encode_store import SubjectData
-from brainalign.encoding import RidgeSettings
+from brainalign.encoding.layerwise import SubjectData
+from brainalign.encoding.fitting import RidgeSettings
 from brainalign.stores import provenance
 
 METRICS = ("normalized", "r2")
@@ -67,7 +67,7 @@ def partition_job(
     metric: str, encoding_cfg: dict,
 ) -> None:
     """Workflow entry point of variance partitioning."""
-    from brainalign.encoding import ridge_settings
+    from brainalign.encoding.fitting import ridge_settings
     from brainalign.stores import read_store, write_store
 
     ds = partition_pair(

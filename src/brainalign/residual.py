@@ -13,8 +13,8 @@ import numpy as np
 import xarray as xr
 
 from brainalign.design import resolve_layer
-from brainalign.encode_store import SubjectData, encode_features
-from brainalign.encoding import RidgeSettings, Standardizer, fit_score
+from brainalign.encoding.layerwise import SubjectData, encode_features
+from brainalign.encoding.fitting import RidgeSettings, Standardizer, fit_score
 
 
 def remove_space(
@@ -70,7 +70,7 @@ def residual_job(
     target_ref: dict, remove_ref: dict, encoding_cfg: dict, stats_cfg: dict,
 ) -> None:
     """Workflow entry point of the residual analysis."""
-    from brainalign.encoding import ridge_settings
+    from brainalign.encoding.fitting import ridge_settings
     from brainalign.stores import read_store, write_store
 
     ds = encode_residual(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainalign.stats import fraction_significant
+from brainalign.statistics.inference import fraction_significant
 from brainalign.stores import json_attr, read_store, write_tsv
 
 log = logging.getLogger(__name__)

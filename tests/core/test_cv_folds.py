@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainalign.cv_folds import block_groups, group_folds, natural_order
+from brainalign.encoding.cv_folds import block_groups, group_folds, natural_order
 
 
 def test_natural_order_puts_run_2_before_run_10():

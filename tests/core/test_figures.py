@@ -9,7 +9,7 @@ import pytest
 
 from brainalign import figures
 from brainalign.figures import Context
-from brainalign.stats import across_subjects, fdr_bh
+from brainalign.statistics.inference import across_subjects, fdr_bh
 from brainalign.summaries import COLUMNS, best_layers, write_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

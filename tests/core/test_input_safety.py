@@ -206,7 +206,7 @@ ODD_NAMES = ["NULL", "NA", "None", "nan", "N/A", "null", "NaN", "#N/A", "-nan", 
 
 def test_9_odd_roi_subject_and_model_names_survive_tables_stats_and_figures(tmp_path):
     from brainalign.figure_sets import figure_job
-    from brainalign.stats_tables import stats_job
+    from brainalign.statistics.tables import stats_job
 
     rows = []
     for s, subject in enumerate(["NA", "None", "sub-03"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainalign.encoding import RidgeSettings
+from brainalign.encoding.fitting import RidgeSettings
 from brainalign.partition import partition_pair, partition_scores
 from brainalign.stores import validate
 

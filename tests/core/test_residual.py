@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainalign.encode_store import encode_features
-from brainalign.encoding import RidgeSettings
+from brainalign.encoding.layerwise import encode_features
+from brainalign.encoding.fitting import RidgeSettings
 from brainalign.residual import encode_residual, remove_space
 
 from .conftest import brain_dataset, features_dataset

@@ -288,7 +288,7 @@ def test_stores_feed_the_encoding_step(nsd_bucket, raw, tmp_path):
     """The stimulus table and brain store are what extract_features/encode consume."""
     import xarray as xr
 
-    from brainalign.encode_store import encode_job
+    from brainalign.encoding.layerwise import encode_job
     from brainalign.stores import write_store
 
     res = tmp_path / "res"

@@ -8,7 +8,7 @@ grouped cross-validation (5 folds) and a held-out test set.
 
 Per shape, each method fits the training rows and predicts the test rows:
 
-* ``brainalign``: :class:`brainalign.encoder.RidgeEncoder` (form chosen from the shape);
+* ``brainalign``: :class:`brainalign.encoding.ridge_encoder.RidgeEncoder` (form chosen from the shape);
 * himalaya ``RidgeCV`` (the primal form the workflow used before the engine existed),
   ``KernelRidgeCV`` (linear kernel), and for banded shapes ``BandedRidgeCV`` and
   ``MultipleKernelRidgeCV`` (random search, same band-weight samples).
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.cv_folds import group_folds
-from brainalign.encoder import RidgeEncoder, Standardizer
+from brainalign.encoding.cv_folds import group_folds
+from brainalign.encoding.ridge_encoder import RidgeEncoder, Standardizer
 from brainalign.metrics import columnwise_pearson
 
 HERE = Path(__file__).resolve().parent
@@ -206,7 +206,7 @@ def bench_shape(shape: Shape, backend: str, skip: set[str]) -> list[dict]:
 
 
 def engine_flops(n: int, p: int, t: int, n_alphas: int, folds: int = 5, n_gammas: int = 1) -> float:
-    """Floating-point work of one RidgeEncoder fit (cost model of :mod:`brainalign.ridge_solver`)."""
+    """Floating-point work of one RidgeEncoder fit (cost model of :mod:`brainalign.encoding.ridge_solver`)."""
     n_val, n_tr = n / folds, n - n / folds
     r = min(p, n_tr)
     gram = 2.0 * n * p * min(n, p)

@@ -136,7 +136,7 @@ def figure_labels(wildcards):
 def figure_caption(dataset, name):
     from brainalign.figure_sets import CAPTIONS
 
-    from brainalign.stats import resolve_test
+    from brainalign.statistics.inference import resolve_test
 
     spec = figure_spec(config, dataset, name)
     n = len(subjects(dataset))

@@ -1,6 +1,6 @@
 """Encode every layer of one feature store for one subject."""
 
-from brainalign.encode_store import encode_job
+from brainalign.encoding.layerwise import encode_job
 from brainalign.logs import snakemake_log
 from brainalign.rerun import job_settings
 

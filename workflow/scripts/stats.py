@@ -1,6 +1,6 @@
 """Across-subject statistics of the ROI tables."""
 
-from brainalign.stats_tables import stats_job
+from brainalign.statistics.tables import stats_job
 from brainalign.logs import snakemake_log
 
 snakemake_log(snakemake)

@@ -16,7 +16,7 @@ What it guarantees:
   its tie-break towards larger alphas) or, with ``cv_scoring="r"``, Pearson r;
 * the primal or the kernel (dual) form is chosen from the shape (recorded in
   ``form_``), with one eigendecomposition per fold shared by every alpha and
-  every target chunk (see :mod:`brainalign.ridge_solver`);
+  every target chunk (see :mod:`brainalign.encoding.ridge_solver`);
 * with ``bands`` (column slices), banded ridge: band weights are sampled as in
   himalaya's ``BandedRidgeCV`` (Dirichlet, first sample uniform, seeded by
   ``random_state``) and each weighting is solved exactly; each target keeps its
@@ -33,9 +33,9 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
-from brainalign import ridge_solver as rs
-from brainalign.array_ops import ArrayOps, array_ops
-from brainalign.cv_folds import group_folds
+from brainalign.encoding import ridge_solver as rs
+from brainalign.encoding.backends import ArrayOps, array_ops
+from brainalign.encoding.cv_folds import group_folds
 from brainalign.metrics import columnwise_pearson
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from brainalign.array_ops import ArrayOps
+from brainalign.encoding.backends import ArrayOps
 
 @dataclass
 class FoldBasis:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.labels import model_type
-from brainalign.stats import across_subjects, fdr_bh, paired_test_named
+from brainalign.statistics.inference import across_subjects, fdr_bh, paired_test_named
 from brainalign.summaries import best_layers, read_table, score_label, write_table
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from brainalign.cv_folds import group_folds
+from brainalign.encoding.cv_folds import group_folds
 from brainalign.design import is_time_series, layer_matrix
-from brainalign.encoding import FitResult, RidgeSettings, fit_score, normalize
-from brainalign.stats import permutation_tests
+from brainalign.encoding.fitting import FitResult, RidgeSettings, fit_score, normalize
+from brainalign.statistics.inference import permutation_tests
 from brainalign.stores import provenance
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def encode_features(
 
 def encode_job(features_path: str, brain_path: str, output: str, encoding_cfg: dict, stats_cfg: dict) -> None:
     """Workflow entry point: read the stores, encode every layer, write the encoding store."""
-    from brainalign.encoding import ridge_settings
+    from brainalign.encoding.fitting import ridge_settings
     from brainalign.stores import read_store, write_store
 
     features = read_store(features_path, "features")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from brainalign.stats import fdr_bh
-from brainalign.stats_tables import alignment_stats, comparison_stats, partition_stats, residual_stats, stats_job
+from brainalign.statistics.inference import fdr_bh
+from brainalign.statistics.tables import alignment_stats, comparison_stats, partition_stats, residual_stats, stats_job
 from brainalign.summaries import COLUMNS, read_table, write_table
 
 CFG = {"test": "ttest", "n_bootstrap": 200, "seed": 0}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from brainalign.stats import (
+from brainalign.statistics.inference import (
     across_subjects,
     block_permutation,
     bootstrap_ci,
@@ -200,7 +200,7 @@ def test_across_subjects_groups_and_fdr():
 
 
 def test_permutation_tests_share_permutations_and_match_the_separate_tests():
-    from brainalign.stats import permutation_tests, roi_permutation_test, voxel_permutation_test
+    from brainalign.statistics.inference import permutation_tests, roi_permutation_test, voxel_permutation_test
 
     rng = np.random.default_rng(5)
     obs = rng.standard_normal((80, 12))

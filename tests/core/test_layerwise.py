@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainalign.encode_store import encode_features, encode_job, split_masks
-from brainalign.encoding import RidgeSettings, normalize
+from brainalign.encoding.layerwise import encode_features, encode_job, split_masks
+from brainalign.encoding.fitting import RidgeSettings, normalize
 from brainalign.stores import json_attr, read_store, validate, write_store
 
 from .conftest import brain_dataset, features_dataset
@@ -105,7 +105,7 @@ def test_encode_job_writes_store(tmp_path, event_data):
 
 
 def test_nested_cv_picks_alphas_without_outer_test_runs(event_data, monkeypatch):
-    from brainalign import encoder as encoder_module
+    from brainalign.encoding import ridge_encoder as encoder_module
 
     brain, feats = event_data
     seen = []
@@ -156,7 +156,7 @@ def test_roi_tables_report_cv_r_and_the_share_of_alphas_on_the_grid_edge(event_d
 
 
 def test_banding_by_delay_gives_each_delay_its_own_band(monkeypatch):
-    from brainalign import encoder as encoder_module
+    from brainalign.encoding import ridge_encoder as encoder_module
 
     rng = np.random.default_rng(0)
     n_per_run, n_runs, n_vox = 60, 5, 6

@@ -1,9 +1,9 @@
-"""Ridge encoding settings and the scoring helpers built on :class:`~brainalign.encoder.RidgeEncoder`.
+"""Ridge encoding settings and the scoring helpers built on :class:`~brainalign.encoding.ridge_encoder.RidgeEncoder`.
 
 Rules of the game, enforced by the encoder rather than left to callers:
 
 * cross-validation folds are whole runs (or sessions / episodes) in natural
-  order, never interleaved samples (:mod:`brainalign.cv_folds`);
+  order, never interleaved samples (:mod:`brainalign.encoding.cv_folds`);
 * z-scoring statistics are fitted on training samples only;
 * each voxel gets its own regularisation strength, chosen on training folds;
 * scores are computed on held-out test samples only.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from brainalign.array_ops import BACKENDS
-from brainalign.cv_folds import block_groups, group_folds  # noqa: F401  (re-exported)
-from brainalign.encoder import DEFAULT_ALPHAS, RidgeEncoder, Standardizer  # noqa: F401  (re-exported)
+from brainalign.encoding.backends import BACKENDS
+from brainalign.encoding.cv_folds import block_groups, group_folds  # noqa: F401  (re-exported)
+from brainalign.encoding.ridge_encoder import DEFAULT_ALPHAS, RidgeEncoder, Standardizer  # noqa: F401  (re-exported)
 from brainalign.metrics import columnwise_pearson, columnwise_r2
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from himalaya.kernel_ridge import KernelRidgeCV
 from himalaya.ridge import BandedRidgeCV, ColumnTransformerNoStack, RidgeCV
 from sklearn.pipeline import make_pipeline
 
-from brainalign.array_ops import resolve_backend
-from brainalign.cv_folds import group_folds
-from brainalign.encoder import RidgeEncoder, Standardizer
+from brainalign.encoding.backends import resolve_backend
+from brainalign.encoding.cv_folds import group_folds
+from brainalign.encoding.ridge_encoder import RidgeEncoder, Standardizer
 from brainalign.metrics import columnwise_pearson
 
 ALPHAS = np.logspace(-1, 6, 29)
@@ -95,8 +95,8 @@ def test_target_chunks_do_not_change_results(monkeypatch):
 
 
 def whole_design(x):
-    from brainalign import ridge_solver as rs
-    from brainalign.array_ops import array_ops
+    from brainalign.encoding import ridge_solver as rs
+    from brainalign.encoding.backends import array_ops
 
     return rs.make_design(array_ops("numpy"), Standardizer.fit(x).transform(x), "kernel")
 
@@ -144,7 +144,7 @@ def test_torch_backend_matches_numpy_and_is_deterministic():
 
 
 def test_auto_backend_and_bad_settings(monkeypatch):
-    import brainalign.array_ops as ops
+    import brainalign.encoding.backends as ops
 
     monkeypatch.setattr(ops, "cuda_available", lambda: False)
     assert resolve_backend("auto") == "numpy"

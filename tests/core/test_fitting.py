@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainalign import encoder as encoder_module
-from brainalign import encoding
-from brainalign.encoding import (
+from brainalign.encoding import ridge_encoder as encoder_module
+from brainalign.encoding import fitting as encoding
+from brainalign.encoding.fitting import (
     RidgeSettings,
     Standardizer,
     fit_ridge_predict,

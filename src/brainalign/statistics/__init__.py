@@ -1,0 +1,1 @@
+"""Statistics: inference primitives (:mod:`.inference`) and the across-subject tables (:mod:`.tables`)."""

@@ -15,7 +15,16 @@ from typing import Iterator
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; workflow/schemas links here
+
+
+def load_schema(name: str) -> dict:
+    """The JSON schema ``name`` (``config`` or ``dataset.<kind>``) shipped with the package."""
+    path = SCHEMA_DIR / f"{name}.schema.yaml"
+    if not path.exists():
+        known = sorted(p.name.removesuffix(".schema.yaml") for p in SCHEMA_DIR.glob("*.schema.yaml"))
+        raise ConfigError(f"no schema {name!r}; known: {', '.join(known)}")
+    return yaml.safe_load(path.read_text())
 
 
 class ConfigError(ValueError):
@@ -140,14 +149,12 @@ def load_config(config: dict, root: str | Path = ".", source: str = "") -> dict:
 
 def _load_config(config: dict, root: Path) -> dict:
     cfg = copy.deepcopy(config)
-    validate_against(cfg, load_yaml(SCHEMA_DIR / "config.schema.yaml"))
+    validate_against(cfg, load_schema("config"))
     models = read_models(root / cfg["models_registry"])
     instructions = read_instructions(root / cfg["instructions_registry"])
     for name, ds in cfg["datasets"].items():
-        kind_schema = SCHEMA_DIR / f"dataset.{ds['kind']}.schema.yaml"
         ds.setdefault(ds["kind"], {})
-        if kind_schema.exists():
-            validate_against(ds[ds["kind"]], load_yaml(kind_schema), prefix=f"datasets.{name}.{ds['kind']}")
+        validate_against(ds[ds["kind"]], load_schema(f"dataset.{ds['kind']}"), prefix=f"datasets.{name}.{ds['kind']}")
         _check_dataset(name, ds, models, instructions)
     cfg["_models"] = models
     cfg["_instructions"] = instructions

@@ -25,7 +25,7 @@ import os
 import platform
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,54 @@ def provenance(**extra: Any) -> dict[str, Any]:
     }
     attrs.update(extra)
     return attrs
+
+
+def brain_dataset(
+    responses: np.ndarray,
+    stimulus_id: Sequence[str],
+    run: Sequence[str],
+    split: Sequence[str],
+    noise_ceiling: np.ndarray,
+    roi: Sequence[str],
+    roi_mask: np.ndarray,
+    *,
+    time: np.ndarray | None = None,
+    voxel: np.ndarray | None = None,
+    sample_coords: Mapping[str, np.ndarray] | None = None,
+    voxel_coords: Mapping[str, np.ndarray] | None = None,
+    voxel_vars: Mapping[str, np.ndarray] | None = None,
+    **attrs: Any,
+) -> xr.Dataset:
+    """A ``brain`` store: responses (sample x voxel) with their labels, noise ceiling and ROI masks.
+
+    Every dataset kind builds its store here. Per sample: ``stimulus_id``, ``run``
+    (the cross-validation group), ``split`` (train/test) and, for time series,
+    ``time`` (s). Per voxel: the correlation ``noise_ceiling`` (NaN stored as 0)
+    and ``voxel`` (default 0..n-1). ``sample_coords``, ``voxel_coords`` and
+    ``voxel_vars`` (float32) add kind-specific labels; ``attrs`` (``space``, ``tr``,
+    ``source``, ``subject``...) are recorded with :func:`provenance`.
+    """
+    responses = np.asarray(responses)
+    coords: dict[str, Any] = {
+        "stimulus_id": ("sample", np.asarray(stimulus_id).astype(str)),
+        "run": ("sample", np.asarray(run).astype(str)),
+        "split": ("sample", np.asarray(split).astype(str)),
+    }
+    if time is not None:
+        coords["time"] = ("sample", np.asarray(time, dtype=np.float64))
+    coords.update({name: ("sample", np.asarray(v)) for name, v in (sample_coords or {}).items()})
+    coords["roi"] = list(roi)
+    coords["voxel"] = np.arange(responses.shape[1]) if voxel is None else np.asarray(voxel)
+    coords.update({name: ("voxel", np.asarray(v)) for name, v in (voxel_coords or {}).items()})
+    data: dict[str, Any] = {
+        "responses": (("sample", "voxel"), responses.astype(np.float32)),
+        "noise_ceiling": ("voxel", np.nan_to_num(np.asarray(noise_ceiling)).astype(np.float32)),
+    }
+    data.update({name: ("voxel", np.asarray(v).astype(np.float32)) for name, v in (voxel_vars or {}).items()})
+    data["roi_mask"] = (("roi", "voxel"), np.asarray(roi_mask, dtype=bool))
+    ds = xr.Dataset(data, coords=coords, attrs=provenance(**attrs))
+    validate(ds, "brain")
+    return ds
 
 
 def _jsonable_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

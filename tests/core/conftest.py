@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from brainalign import stores
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -29,23 +31,10 @@ def brain_dataset(
         roi_mask = np.zeros((2, v), dtype=bool)
         roi_mask[0, : v // 2] = True
         roi_mask[1, v // 2 :] = True
-    coords = {
-        "stimulus_id": ("sample", np.asarray(ids).astype(str)),
-        "run": ("sample", np.asarray(runs).astype(str)),
-        "split": ("sample", np.asarray(split).astype(str)),
-        "voxel": np.arange(v),
-        "roi": [f"roi{i}" for i in range(roi_mask.shape[0])],
-    }
-    if time is not None:
-        coords["time"] = ("sample", np.asarray(time, dtype=float))
-    return xr.Dataset(
-        {
-            "responses": (("sample", "voxel"), responses.astype(np.float32)),
-            "noise_ceiling": ("voxel", (np.ones(v) if ceiling is None else ceiling).astype(np.float32)),
-            "roi_mask": (("roi", "voxel"), roi_mask),
-        },
-        coords=coords,
-        attrs={"tr": tr, "subject": "sub-01", "space": "test", "source": "test"},
+    return stores.brain_dataset(
+        responses, ids, runs, split, np.ones(v) if ceiling is None else ceiling,
+        [f"roi{i}" for i in range(roi_mask.shape[0])], roi_mask, time=time,
+        tr=tr, subject="sub-01", space="test", source="test",
     )
 
 

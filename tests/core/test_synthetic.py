@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from brainalign.ceiling import columnwise_pearson
-from brainalign.datasets.synthetic import (
+from brainalign.datasets.synthetic.simulate import (
     driver_matrix,
     ground_truth,
     roi_layout,
@@ -19,7 +19,7 @@ from brainalign.datasets.synthetic import (
     to_bold,
     write_ground_truth,
 )
-from brainalign.datasets.synthetic_stimuli import make_image_set, make_movie
+from brainalign.datasets.synthetic.stimuli import make_image_set, make_movie
 from brainalign.stores import validate
 
 IMAGE_PARAMS = {

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from brainalign.datasets.synthetic_stimuli import (
+from brainalign.datasets.synthetic.stimuli import (
     STIMULUS_COLUMNS,
     Scene,
     Thing,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.datasets.synthetic import ground_truth
-from brainalign.datasets.synthetic_workflow import simulate_brain, simulate_stimuli
+from brainalign.datasets.synthetic import simulate_brain, simulate_stimuli
 from brainalign.stores import read_store, write_store
 
 from .test_synthetic import feature_store

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from scipy.io import savemat
 
+from brainalign.datasets.nsd.layout import brain_keys, settings
+
 BUCKET = "natural-scenes-dataset"
 TPS = 12  # trials per session
 N_SESSIONS = 3
@@ -36,6 +38,12 @@ BETAS = "betas_fithrf_GLMdenoise_RR"
 PRF = {1: "V1v", 2: "V1d", 3: "V2v", 4: "V2d", 5: "V3v", 6: "V3d", 7: "hV4"}
 FACES = {1: "OFA", 2: "FFA-1", 3: "FFA-2", 4: "mTL-faces", 5: "aTL-faces"}
 HCP = {1: "L_V1_ROI", 2: "L_V2_ROI", 3: "L_V3_ROI", 4: "L_MT_ROI"}
+
+
+def all_keys(block: dict, subjects: list[str]) -> list[str]:
+    """Every key the brain stores of ``subjects`` need, each once (checks subjects and sessions)."""
+    cfg = settings(block)
+    return list(dict.fromkeys(k for s in subjects for k in brain_keys(cfg, s)))
 
 
 def free_port() -> int:

@@ -17,13 +17,17 @@ from nsd_minibucket import (  # noqa: F401 - nsd_bucket is a fixture
     SHARED,
     SPECIFIC,
     TPS,
+    all_keys,
     coco_captions,
     image,
     nsd_bucket,
 )
 from PIL import Image
 
-from brainalign.datasets import nsd, nsd_fetch, nsd_images, nsd_layout
+from brainalign.datasets import nsd
+from brainalign.datasets.nsd import fetch as nsd_fetch
+from brainalign.datasets.nsd import images as nsd_images
+from brainalign.datasets.nsd import layout as nsd_layout
 from brainalign.datasets.s3_source import RangedS3File, S3DownloadError, download_key, s3_client
 from brainalign.stores import read_store
 
@@ -49,7 +53,7 @@ def counting_client(mini):
 def raw(nsd_bucket, tmp_path_factory):
     """Everything both subjects' func1pt8mm stores need, downloaded through the library."""
     root = tmp_path_factory.mktemp("nsd_raw")
-    keys = nsd_fetch.all_keys(block(nsd_bucket), ["subj01", "subj02"])
+    keys = all_keys(block(nsd_bucket), ["subj01", "subj02"])
     nsd_fetch.download(block(nsd_bucket), keys, root, progress=False)
     return root
 
@@ -70,7 +74,7 @@ def expected_responses(mini, subj: int) -> dict[int, np.ndarray]:
 
 
 def test_download_keys_match_bucket_and_are_not_fetched_again(nsd_bucket, raw):
-    keys = nsd_fetch.all_keys(block(nsd_bucket), ["subj01"])
+    keys = all_keys(block(nsd_bucket), ["subj01"])
     assert f"nsddata_betas/ppdata/subj01/func1pt8mm/{BETAS}/betas_session03.nii.gz" in keys
     assert "nsddata/freesurfer/subj01/label/floc-faces.mgz.ctab" in keys
     assert not any("nsd_stimuli.hdf5" in k or "session04" in k for k in keys)
@@ -111,7 +115,7 @@ def test_download_errors_name_the_key(nsd_bucket, tmp_path):
 
 def test_unknown_subject_and_session():
     with pytest.raises(nsd_layout.NSDError, match="unknown NSD subject 'subj09'"):
-        nsd_fetch.all_keys({}, ["subj01", "subj09"])
+        all_keys({}, ["subj01", "subj09"])
     with pytest.raises(nsd_layout.NSDError, match=r"unknown session\(s\) \[33\] for NSD subject 3"):
         nsd_layout.sessions(nsd_layout.settings({"sessions": [1, 33]}), "sub-03")
     assert nsd_layout.sessions(nsd_layout.settings({}), "4") == list(range(1, 31))
@@ -166,7 +170,7 @@ def test_brain_store_values(nsd_bucket, raw, tmp_path, subj):
 def test_surface_space_with_native_rois_and_glasser(nsd_bucket, tmp_path):
     cfg = block(nsd_bucket, space="fsaverage", surface="fsaverage5", roi_files=["prf-visualrois"], glasser=True)
     raw = tmp_path / "raw"
-    nsd_fetch.download(cfg, nsd_fetch.all_keys(cfg, ["subj01"]), raw, progress=False)
+    nsd_fetch.download(cfg, all_keys(cfg, ["subj01"]), raw, progress=False)
     groups = tmp_path / "glasser.yaml"
     groups.write_text("rois:\n  EV: {areas: [V1, V2, V3]}\n  MT: {areas: [MT]}\n")
     ds = nsd.prepare_brain(raw, cfg, "subj01", tmp_path / "s.zarr", glasser_groups=groups)

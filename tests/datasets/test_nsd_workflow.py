@@ -17,19 +17,7 @@ from brainalign.stores import read_store
 ROOT = Path(__file__).resolve().parents[2]
 
 STUB = """
-import re
-RESULTS = config["results"]
-LOGS = f"{RESULTS}/logs"
-BENCH = f"{RESULTS}/benchmarks"
-def datasets_of_kind(kind):
-    return [n for n, d in config["datasets"].items() if d["kind"] == kind]
-def dataset_wildcard(kind):
-    names = datasets_of_kind(kind)
-    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
-def dataset_cfg(name):
-    return config["datasets"][name]
-def subjects(dataset):
-    return dataset_cfg(dataset)["subjects"]
+include: "ROOT/workflow/rules/common.smk"
 include: "ROOT/workflow/rules/data_nsd.smk"
 rule all:
     input:

@@ -184,54 +184,72 @@ def partition_metric(wildcards):
     )
 
 
-# ---- data_cneuromod
-def cneuromod_block(wildcards):
-    return dataset_cfg(wildcards.dataset)["cneuromod"]
+# ---- datasets: every kind's jobs get the same description (brainalign.datasets.DatasetKind)
+def raw_dir(dataset):
+    """The dataset's raw folder, without a trailing slash."""
+    return str(dataset_cfg(dataset).get("raw_dir", "data")).rstrip("/") or "/"
 
 
-def cneuromod_roi_groups(wildcards):
-    """ROI group file: as configured, or the project's copy under resources/."""
-    return str(resource_path(cneuromod_block(wildcards)["roi_groups"]))
+def dataset_block(dataset):
+    """The options block of a dataset's kind (defaults filled by config validation)."""
+    cfg = dataset_cfg(dataset)
+    return cfg.get(cfg["kind"]) or {}
+
+
+def dataset_job(wildcards):
+    """Params of a stimulus or brain job: the dataset's kind, raw folder, options and subjects."""
+    name = wildcards.dataset
+    return {
+        "kind": dataset_cfg(name)["kind"],
+        "raw_dir": raw_dir(name),
+        "block": dataset_block(name),
+        "subjects": subjects(name),
+    }
+
+
+def dataset_inputs(wildcards):
+    """Raw files the kind's stimulus job (or a subject's brain job) reads; replacing one reruns the job."""
+    from brainalign.datasets import kind
+
+    name = wildcards.dataset
+    return kind(dataset_cfg(name)["kind"]).rule_inputs(
+        raw_dir(name),
+        dataset_block(name),
+        subjects(name),
+        getattr(wildcards, "subject", None),
+    )
+
+
+def stimuli_table(dataset):
+    return f"{RESULTS}/{dataset}/stimuli.tsv"
+
+
+def cneuromod_manifest(dataset):
+    """What the CNeuroMod fetch job got (read by the stimulus and brain jobs)."""
+    return f"{RESULTS}/{dataset}/raw/manifest.tsv"
 
 
 def cneuromod_labels(wildcards):
     """Parcel label table: the configured file, or the one fetched with nilearn."""
-    given = cneuromod_block(wildcards).get("parcel_labels")
+    given = dataset_block(wildcards.dataset).get("parcel_labels")
     if given:
         return given
     return f"{RESULTS}/atlases/schaefer1000_7net.tsv"
 
 
-# ---- data_custom
-def custom_block(wildcards):
-    return dataset_cfg(wildcards.dataset)["custom"]
+def nsd_roots():
+    """Raw folders of the configured NSD datasets (one download rule each)."""
+    return sorted({raw_dir(d) for d in datasets_of_kind("nsd")})
 
 
-def custom_raw_inputs(dataset, subject=None):
-    """The raw files of the user that a job reads; replacing one reruns the job."""
-    from brainalign.datasets import custom
-
-    cfg = dataset_cfg(dataset)
-    return custom.raw_inputs(cfg["raw_dir"], cfg["custom"], subject)
+def nsd_source(root):
+    """``nsd`` block (bucket, endpoint...) of the first NSD dataset stored under ``root``."""
+    return next(dataset_block(d) for d in datasets_of_kind("nsd") if raw_dir(d) == root)
 
 
-# ---- data_algonauts2023
-def algonauts2023_raw_inputs(dataset, subject=None):
-    """The release files that a job reads; replacing one reruns the job."""
-    from brainalign.datasets import algonauts2023, nsd_workflow
-
-    return algonauts2023.raw_inputs(
-        nsd_workflow.raw_dir(config, dataset),
-        nsd_workflow.block(config, dataset, "algonauts2023"),
-        subjects(dataset),
-        subject,
-    )
-
-
-# ---- synthetic
 def synthetic_drivers(wildcards):
     """Feature stores of the models that drive the synthetic ROIs."""
-    rois = dataset_cfg(wildcards.dataset)["synthetic"]["rois"]
+    rois = dataset_block(wildcards.dataset)["rois"]
     models = sorted(
         {d["model"] for roi in rois.values() for d in roi.get("drivers", [])}
     )

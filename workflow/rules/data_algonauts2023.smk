@@ -1,11 +1,10 @@
 # Algonauts 2023 challenge release (kind "algonauts2023"): files placed in raw_dir by
 # the user (the release needs a sign-up), converted to the store contracts.
-from brainalign.datasets import nsd_workflow as nsdw
 
 
 rule algonauts2023_stimuli:
     input:
-        raw=lambda wc: algonauts2023_raw_inputs(wc.dataset),
+        unpack(dataset_inputs),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -18,18 +17,15 @@ rule algonauts2023_stimuli:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
-        block=lambda wc: nsdw.block(config, wc.dataset, "algonauts2023"),
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/algonauts2023_stimuli.py"
+        "../scripts/dataset_stimuli.py"
 
 
 rule algonauts2023_brain:
     input:
+        unpack(dataset_inputs),
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        roi_groups=lambda wc: nsdw.algonauts2023_roi_groups(config, wc.dataset),
-        raw=lambda wc: algonauts2023_raw_inputs(wc.dataset, wc.subject),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -41,8 +37,6 @@ rule algonauts2023_brain:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
-        block=lambda wc: nsdw.block(config, wc.dataset, "algonauts2023"),
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/algonauts2023_brain.py"
+        "../scripts/dataset_brain.py"

@@ -13,8 +13,8 @@ rule cneuromod_fetch:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
-        block=cneuromod_block,
+        raw_dir=lambda wc: raw_dir(wc.dataset),
+        block=lambda wc: dataset_block(wc.dataset),
         subjects=lambda wc: subjects(wc.dataset),
     script:
         "../scripts/cneuromod_fetch.py"
@@ -46,18 +46,17 @@ rule cneuromod_stimuli:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
-        block=cneuromod_block,
+        job=dataset_job,
     script:
-        "../scripts/cneuromod_stimuli.py"
+        "../scripts/dataset_stimuli.py"
 
 
 rule cneuromod_brain:
     input:
+        unpack(dataset_inputs),
         manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         labels=cneuromod_labels,
-        roi_groups=cneuromod_roi_groups,
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -69,8 +68,6 @@ rule cneuromod_brain:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
-        block=cneuromod_block,
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/cneuromod_brain.py"
+        "../scripts/dataset_brain.py"

@@ -2,7 +2,7 @@
 # The raw files are inputs: replacing one (e.g. a subject's responses.npy) reruns its rules.
 rule custom_stimuli:
     input:
-        raw=lambda wc: custom_raw_inputs(wc.dataset),
+        unpack(dataset_inputs),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -15,17 +15,15 @@ rule custom_stimuli:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
-        block=custom_block,
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/custom_stimuli.py"
+        "../scripts/dataset_stimuli.py"
 
 
 rule custom_brain:
     input:
+        unpack(dataset_inputs),
         stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        raw=lambda wc: custom_raw_inputs(wc.dataset, wc.subject),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -37,8 +35,6 @@ rule custom_brain:
     conda:
         "../../envs/datasets.yaml"
     params:
-        raw_dir=lambda wc: dataset_cfg(wc.dataset)["raw_dir"],
-        block=custom_block,
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/custom_brain.py"
+        "../scripts/dataset_brain.py"

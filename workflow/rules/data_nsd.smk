@@ -1,9 +1,8 @@
 # Natural Scenes Dataset (kind "nsd"): one anonymous S3 download per needed key,
 # images by ranged reads of nsd_stimuli.hdf5, one brain store per subject.
-from brainalign.datasets import nsd_workflow as nsdw
 
 # One download rule per raw folder (usually one): each job fetches one key of the bucket.
-for _index, _root in enumerate(nsdw.nsd_roots(config)):
+for _index, _root in enumerate(nsd_roots()):
 
     rule:
         name:
@@ -19,7 +18,7 @@ for _index, _root in enumerate(nsdw.nsd_roots(config)):
         resources:
             s3_transfers=1,
         params:
-            block=nsdw.nsd_source(config, _root),
+            block=nsd_source(_root),
             root=_root,
         script:
             "../scripts/nsd_download.py"
@@ -27,7 +26,7 @@ for _index, _root in enumerate(nsdw.nsd_roots(config)):
 
 rule nsd_stimuli:
     input:
-        lambda wc: nsdw.stimuli_inputs(config, wc.dataset),
+        unpack(dataset_inputs),
     output:
         table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
         files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
@@ -42,16 +41,14 @@ rule nsd_stimuli:
     resources:
         s3_transfers=1,
     params:
-        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
-        block=lambda wc: nsdw.block(config, wc.dataset),
-        subjects=lambda wc: subjects(wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/nsd_stimuli.py"
+        "../scripts/dataset_stimuli.py"
 
 
 rule nsd_brain:
     input:
-        unpack(lambda wc: nsdw.brain_inputs(config, wc.dataset, wc.subject)),
+        unpack(dataset_inputs),
     output:
         directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
     log:
@@ -65,7 +62,6 @@ rule nsd_brain:
     resources:
         mem_mb=16000,
     params:
-        raw_dir=lambda wc: nsdw.raw_dir(config, wc.dataset),
-        block=lambda wc: nsdw.block(config, wc.dataset),
+        job=dataset_job,
     script:
-        "../scripts/nsd_brain.py"
+        "../scripts/dataset_brain.py"

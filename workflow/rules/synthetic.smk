@@ -13,9 +13,9 @@ rule simulate_stimuli:
     conda:
         "../../envs/datasets.yaml"
     params:
-        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
+        job=dataset_job,
     script:
-        "../scripts/simulate_stimuli.py"
+        "../scripts/dataset_stimuli.py"
 
 
 rule simulate_brain:
@@ -33,7 +33,6 @@ rule simulate_brain:
     conda:
         "../../envs/datasets.yaml"
     params:
-        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
-        subject_index=lambda wc: subjects(wc.dataset).index(wc.subject),
+        job=dataset_job,
     script:
-        "../scripts/simulate_brain.py"
+        "../scripts/dataset_brain.py"

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from brainalign.datasets.nsd_layout import settings, shared_keys, subject_keys
+from brainalign.datasets.nsd.layout import settings
 from brainalign.datasets.s3_source import download_key, s3_client
 
 
@@ -20,13 +20,3 @@ def download(block: dict, keys: Sequence[str], raw_dir: str | os.PathLike, progr
     cfg = settings(block)
     s3 = client(cfg)
     return [download_key(s3, cfg["bucket"], k, Path(raw_dir) / k, progress=progress) for k in keys]
-
-
-def all_keys(block: dict, subjects: Sequence[str]) -> list[str]:
-    """Every key the brain stores of ``subjects`` need (checks subjects and sessions)."""
-    cfg = settings(block)
-    keys = list(shared_keys(cfg).values())
-    for s in subjects:
-        for group in subject_keys(cfg, s).values():
-            keys += group
-    return list(dict.fromkeys(keys))

@@ -12,13 +12,14 @@ Two designs, both fully determined by a seed:
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+
+from brainalign.stimuli.video import STIMULUS_COLUMNS, write_wav
 
 COLOURS = {
     "red": (220, 40, 40),
@@ -61,8 +62,6 @@ MOTION = {
 DETERMINERS = ["a", "one", "some", "the"]
 SETTINGS = ["under a", "beneath a", "below a", "against a"]
 JOINERS = ["above", "over", "atop", "beyond"]
-
-STIMULUS_COLUMNS = ["stimulus_id", "modality", "path", "text", "run", "onset", "duration", "split"]
 
 
 @dataclass
@@ -146,16 +145,6 @@ def render(scene: Scene, size: int, t: float = 0.0) -> Image.Image:
     return img
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    pcm = np.clip(samples, -1.0, 1.0)
-    pcm = (pcm * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
-
 def make_image_set(
     out_dir: Path,
     seed: int,
@@ -221,53 +210,65 @@ def make_movie(
     for r in range(n_runs):
         run = f"run-{r + 1:02d}"
         split = "test" if r >= n_runs - n_test_runs else "train"
-        n_scenes = int(np.ceil(run_len / scene_seconds))
-        scenes = [random_scene(rng, moving=True) for _ in range(n_scenes)]
-
-        def scene_at(t: float) -> tuple[Scene, float]:
-            k = min(int(t // scene_seconds), n_scenes - 1)
-            return scenes[k], t - k * scene_seconds
-
-        # frames
-        n_frames = int(round(run_len * fps))
-        for f in range(n_frames):
-            t = f / fps
-            scene, local_t = scene_at(t)
-            sid = f"{run}_f{f:05d}"
-            render(scene, image_size, local_t).save(out_dir / "frames" / f"{sid}.png")
-            rows.append(_row(sid, "frame", f"stimuli/frames/{sid}.png", "", run, t, 1 / fps, split))
-        # narration: words with onsets; each scene narrated by its caption
-        words: list[tuple[str, float]] = []
-        for k, scene in enumerate(scenes):
-            t0 = k * scene_seconds + float(rng.uniform(0.2, 0.8))
-            for w_i, word in enumerate(scene.caption(rng).replace(",", "").split()):
-                onset = t0 + w_i / words_per_second + float(rng.uniform(-0.1, 0.1))
-                if onset < min((k + 1) * scene_seconds, run_len) - 0.05:
-                    words.append((word, onset))
-        for w_i, (word, onset) in enumerate(words):
-            rows.append(_row(f"{run}_w{w_i:05d}", "word", "", word, run, onset, 1 / words_per_second, split))
-        # audio: tones of the scene's colours + bursts at word onsets, one wav per TR
-        n_samples = int(round(run_len * audio_rate))
-        t = np.arange(n_samples) / audio_rate
-        audio = np.zeros(n_samples)
-        for k, scene in enumerate(scenes):
-            seg = (t >= k * scene_seconds) & (t < (k + 1) * scene_seconds)
-            for th in scene.things:
-                audio[seg] += 0.2 * th.size * np.sin(2 * np.pi * PITCH[th.colour] * t[seg])
-        burst = int(0.15 * audio_rate)
-        envelope = np.hanning(burst)
-        for _, onset in words:
-            a = int(onset * audio_rate)
-            b = min(a + burst, n_samples)
-            audio[a:b] += 0.15 * envelope[: b - a] * rng.standard_normal(b - a)
-        audio += 0.01 * rng.standard_normal(n_samples)
+        scenes = [random_scene(rng, moving=True) for _ in range(int(np.ceil(run_len / scene_seconds)))]
+        rows += _movie_frames(out_dir, scenes, scene_seconds, run, split, run_len, fps, image_size)
+        words = _narration(scenes, rng, scene_seconds, words_per_second, run_len)
+        rows += [_row(f"{run}_w{w_i:05d}", "word", "", word, run, onset, 1 / words_per_second, split)
+                 for w_i, (word, onset) in enumerate(words)]
+        audio = _soundtrack(scenes, words, rng, scene_seconds, run_len, audio_rate)
         win = int(round(tr * audio_rate))
         for i in range(trs_per_run):
             sid = f"{run}_a{i:04d}"
-            _write_wav(out_dir / "audio" / f"{sid}.wav", audio[i * win : (i + 1) * win], audio_rate)
+            write_wav(out_dir / "audio" / f"{sid}.wav", audio[i * win : (i + 1) * win], audio_rate)
             rows.append(_row(sid, "audio", f"stimuli/audio/{sid}.wav", "", run, i * tr, tr, split))
             rows.append(_row(f"{run}_c{i:04d}", "clip", "", "", run, i * tr, tr, split))
     return pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
+
+
+def _movie_frames(out_dir: Path, scenes: list[Scene], scene_seconds: float, run: str, split: str,
+                  run_len: float, fps: float, image_size: int) -> list[dict]:
+    """Render the run's frames (``fps`` per second) and return their rows."""
+    rows = []
+    for f in range(int(round(run_len * fps))):
+        t = f / fps
+        k = min(int(t // scene_seconds), len(scenes) - 1)
+        sid = f"{run}_f{f:05d}"
+        render(scenes[k], image_size, t - k * scene_seconds).save(out_dir / "frames" / f"{sid}.png")
+        rows.append(_row(sid, "frame", f"stimuli/frames/{sid}.png", "", run, t, 1 / fps, split))
+    return rows
+
+
+def _narration(scenes: list[Scene], rng: np.random.Generator, scene_seconds: float, words_per_second: float,
+               run_len: float) -> list[tuple[str, float]]:
+    """Words with onsets: each scene narrated by its caption while it is shown."""
+    words: list[tuple[str, float]] = []
+    for k, scene in enumerate(scenes):
+        t0 = k * scene_seconds + float(rng.uniform(0.2, 0.8))
+        for w_i, word in enumerate(scene.caption(rng).replace(",", "").split()):
+            onset = t0 + w_i / words_per_second + float(rng.uniform(-0.1, 0.1))
+            if onset < min((k + 1) * scene_seconds, run_len) - 0.05:
+                words.append((word, onset))
+    return words
+
+
+def _soundtrack(scenes: list[Scene], words: list[tuple[str, float]], rng: np.random.Generator,
+                scene_seconds: float, run_len: float, audio_rate: int) -> np.ndarray:
+    """Tones of each scene's colours, noise bursts at word onsets and a little background noise."""
+    n_samples = int(round(run_len * audio_rate))
+    t = np.arange(n_samples) / audio_rate
+    audio = np.zeros(n_samples)
+    for k, scene in enumerate(scenes):
+        seg = (t >= k * scene_seconds) & (t < (k + 1) * scene_seconds)
+        for th in scene.things:
+            audio[seg] += 0.2 * th.size * np.sin(2 * np.pi * PITCH[th.colour] * t[seg])
+    burst = int(0.15 * audio_rate)
+    envelope = np.hanning(burst)
+    for _, onset in words:
+        a = int(onset * audio_rate)
+        b = min(a + burst, n_samples)
+        audio[a:b] += 0.15 * envelope[: b - a] * rng.standard_normal(b - a)
+    audio += 0.01 * rng.standard_normal(n_samples)
+    return audio
 
 
 def _row(sid: str, modality: str, path: str, text: str, run: str, onset: float, duration: float, split: str) -> dict:

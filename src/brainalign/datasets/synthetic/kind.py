@@ -1,4 +1,4 @@
-"""Workflow entry points of the synthetic (demo) dataset kind."""
+"""The synthetic (demo) dataset kind: generated stimuli, simulated brain stores and their ground truth."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainalign.datasets.synthetic import load_feature_stores, simulate_subject, write_ground_truth
-from brainalign.datasets.synthetic_stimuli import make_image_set, make_movie
+from brainalign.datasets.base import BrainJob, DatasetKind, StimuliJob
+from brainalign.datasets.synthetic.simulate import load_feature_stores, simulate_subject, write_ground_truth
+from brainalign.datasets.synthetic.stimuli import make_image_set, make_movie
 from brainalign.stores import staged_dir, write_store, write_tsv
 
 log = logging.getLogger(__name__)
@@ -36,3 +37,22 @@ def simulate_brain(
     ds = simulate_subject(table, load_feature_stores(drivers), params, subject, subject_index)
     write_store(ds, output, "brain")
     log.info("wrote %s: %d samples x %d voxels", output, ds.sizes["sample"], ds.sizes["voxel"])
+
+
+class Synthetic(DatasetKind):
+    """Stimuli and brain responses generated from a seed (no raw files).
+
+    The brain job's inputs are the stimulus table (``stimuli``) and, by model name,
+    the feature stores of the models that drive the ROIs; the stimulus job also
+    writes the ground truth (output ``truth``).
+    """
+
+    name = "synthetic"
+
+    def prepare_stimuli(self, job: StimuliJob) -> None:
+        simulate_stimuli(job.block, Path(job.table), Path(job.files), Path(job.outputs["truth"]))
+
+    def prepare_brain(self, job: BrainJob) -> None:
+        drivers = {k: v for k, v in job.inputs.items() if k != "stimuli"}
+        simulate_brain(job.inputs["stimuli"], drivers, job.block, job.subject, list(job.subjects).index(job.subject),
+                       job.out)

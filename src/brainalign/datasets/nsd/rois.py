@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from brainalign.config import PROJECT, resource_path
-from brainalign.datasets.nsd_layout import NSDError
+from brainalign.datasets.nsd.layout import NSDError
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from brainalign.datasets.nsd_design import N_IMAGES, stimulus_id
-from brainalign.datasets.nsd_layout import NSDError
+from brainalign.datasets.nsd.design import N_IMAGES, stimulus_id
+from brainalign.datasets.nsd.layout import NSDError
 from brainalign.datasets.s3_source import RangedS3File
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from brainalign.ceiling import ncsnr_from_repeats, nsd_noise_ceiling, split_half_ceiling
-from brainalign.stores import provenance, read_store
+from brainalign.stores import brain_dataset, read_store
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +160,32 @@ def _mix(components: list[tuple[float, np.ndarray]], n: int, n_vox: int) -> np.n
     return _zscore(total)
 
 
+def _roi_signal(rois, roi_names, roi_mask, n_rows: int, n_vox_roi: int, driver_signal) -> np.ndarray:
+    """Signal (row x voxel): each ROI's drivers, ``driver_signal(driver)`` each, mixed by weight."""
+    signal = np.zeros((n_rows, roi_mask.shape[1]))
+    for i, name in enumerate(roi_names):
+        comps = [(float(drv.get("weight", 1.0)), driver_signal(drv)) for drv in rois[name].get("drivers", [])]
+        signal[:, roi_mask[i]] = _mix(comps, n_rows, n_vox_roi)
+    return signal
+
+
+def _with_signal(true_ceiling: np.ndarray, rois, roi_names, n_vox_roi: int) -> np.ndarray:
+    """The true ceiling, 0 in ROIs without drivers."""
+    has_signal = np.repeat([bool(rois[n].get("drivers")) for n in roi_names], n_vox_roi)
+    return np.where(has_signal, true_ceiling, 0.0)
+
+
 def _simulate_images(stimuli, features, params, rois, roi_names, roi_mask, rng, subject) -> xr.Dataset:
     images = stimuli[stimuli["modality"] == "image"].reset_index(drop=True)
     ids = images["stimulus_id"].to_numpy()
     n_vox_roi = int(params["voxels_per_roi"])
     n_img = len(ids)
-    signal = np.zeros((n_img, roi_mask.shape[1]))
-    for i, name in enumerate(roi_names):
-        comps = []
-        for drv in rois[name].get("drivers", []):
-            fs = features[drv["model"]]
-            x = driver_matrix(fs.sel(stimulus=_positions(fs, ids)), drv["layer"])
-            comps.append((float(drv.get("weight", 1.0)), project(x, n_vox_roi, rng)))
-        signal[:, roi_mask[i]] = _mix(comps, n_img, n_vox_roi)
+
+    def driver_signal(drv):
+        fs = features[drv["model"]]
+        return project(driver_matrix(fs.sel(stimulus=_positions(fs, ids)), drv["layer"]), n_vox_roi, rng)
+
+    signal = _roi_signal(rois, roi_names, roi_mask, n_img, n_vox_roi, driver_signal)
     noise_sd = _noise_sd(rois, roi_names, n_vox_roi, rng)
     repeats = int(params["repeats"])
     trials = np.concatenate([signal + rng.standard_normal(signal.shape) * noise_sd for _ in range(repeats)])
@@ -180,21 +193,11 @@ def _simulate_images(stimuli, features, params, rois, roi_names, roi_mask, rng, 
     ncsnr = ncsnr_from_repeats(trials, trial_ids)
     test = images["split"].to_numpy() == "test"
     ceiling = nsd_noise_ceiling(ncsnr, np.full(int(test.sum()), repeats))
-    true_ceiling = np.sqrt(1.0 / (1.0 + noise_sd**2 / repeats))
-    has_signal = np.repeat([bool(rois[n].get("drivers")) for n in roi_names], n_vox_roi)
-    true_ceiling = np.where(has_signal, true_ceiling, 0.0)
+    true_ceiling = _with_signal(np.sqrt(1.0 / (1.0 + noise_sd**2 / repeats)), rois, roi_names, n_vox_roi)
     responses = trials.reshape(repeats, n_img, -1).mean(axis=0)
     return _brain_dataset(
-        responses,
-        ids,
-        images["run"].to_numpy(),
-        images["split"].to_numpy(),
-        None,
-        ceiling,
-        true_ceiling,
-        roi_names,
-        roi_mask,
-        attrs=dict(tr=0.0, ceiling_method="ncsnr", subject=subject, repeats=repeats),
+        responses, ids, images["run"].to_numpy(), images["split"].to_numpy(), None, ceiling, true_ceiling,
+        roi_names, roi_mask, attrs=dict(tr=0.0, ceiling_method="ncsnr", subject=subject, repeats=repeats),
         params=params,
     )
 
@@ -208,6 +211,19 @@ def _positions(fs: xr.Dataset, ids: np.ndarray) -> np.ndarray:
     return pos
 
 
+def _movie_bold(fs: xr.Dataset, unit_signal: np.ndarray, runs: list[str], tr_times: np.ndarray,
+                run_length: float) -> np.ndarray:
+    """A driver's unit-level signal turned into z-scored BOLD over the runs' TRs."""
+    f_runs = fs["run"].values.astype(str)
+    impulse = bool(np.all(fs["modality"].values.astype(str) == "word"))
+    bold = np.concatenate([
+        to_bold(unit_signal[f_runs == run], fs["onset"].values[f_runs == run].astype(float),
+                fs["duration"].values[f_runs == run].astype(float), impulse, tr_times, run_length)
+        for run in runs
+    ])
+    return _zscore(bold)
+
+
 def _simulate_movie(stimuli, features, params, rois, roi_names, roi_mask, rng, subject) -> xr.Dataset:
     tr = float(params["tr"])
     trs_per_run = int(params["trs_per_run"])
@@ -215,31 +231,13 @@ def _simulate_movie(stimuli, features, params, rois, roi_names, roi_mask, rng, s
     split_of_run = stimuli.groupby("run")["split"].first().to_dict()
     n_vox_roi = int(params["voxels_per_roi"])
     tr_times = np.arange(trs_per_run) * tr
-    n_tr = trs_per_run * len(runs)
-    signal = np.zeros((n_tr, roi_mask.shape[1]))
-    for i, name in enumerate(roi_names):
-        comps = []
-        for drv in rois[name].get("drivers", []):
-            fs = features[drv["model"]]
-            x = driver_matrix(fs, drv["layer"])
-            unit_signal = project(x, n_vox_roi, rng)
-            f_runs = fs["run"].values.astype(str)
-            impulse = bool(np.all(fs["modality"].values.astype(str) == "word"))
-            bold = np.concatenate(
-                [
-                    to_bold(
-                        unit_signal[f_runs == run],
-                        fs["onset"].values[f_runs == run].astype(float),
-                        fs["duration"].values[f_runs == run].astype(float),
-                        impulse,
-                        tr_times,
-                        trs_per_run * tr,
-                    )
-                    for run in runs
-                ]
-            )
-            comps.append((float(drv.get("weight", 1.0)), _zscore(bold)))
-        signal[:, roi_mask[i]] = _mix(comps, n_tr, n_vox_roi)
+
+    def driver_signal(drv):
+        fs = features[drv["model"]]
+        unit_signal = project(driver_matrix(fs, drv["layer"]), n_vox_roi, rng)
+        return _movie_bold(fs, unit_signal, runs, tr_times, trs_per_run * tr)
+
+    signal = _roi_signal(rois, roi_names, roi_mask, trs_per_run * len(runs), n_vox_roi, driver_signal)
     noise_sd = _noise_sd(rois, roi_names, n_vox_roi, rng)
     run_of_tr = np.repeat(runs, trs_per_run)
     split = np.array([split_of_run[r] for r in run_of_tr])
@@ -260,20 +258,11 @@ def _simulate_movie(stimuli, features, params, rois, roi_names, roi_mask, rng, s
     test_var = signal[test].var(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         true_ceiling = np.sqrt(test_var / (test_var + noise_sd**2 / n_rep))
-    has_signal = np.repeat([bool(rois[n].get("drivers")) for n in roi_names], n_vox_roi)
-    true_ceiling = np.where(has_signal, true_ceiling, 0.0)
+    true_ceiling = _with_signal(true_ceiling, rois, roi_names, n_vox_roi)
     ids = np.array([f"{r}_tr{i:04d}" for r in runs for i in range(trs_per_run)])
     return _brain_dataset(
-        responses,
-        ids,
-        run_of_tr,
-        split,
-        np.tile(tr_times, len(runs)),
-        ceiling,
-        true_ceiling,
-        roi_names,
-        roi_mask,
-        attrs=dict(tr=tr, ceiling_method="split_half_spearman_brown", subject=subject, repeats=n_rep),
+        responses, ids, run_of_tr, split, np.tile(tr_times, len(runs)), ceiling, true_ceiling, roi_names,
+        roi_mask, attrs=dict(tr=tr, ceiling_method="split_half_spearman_brown", subject=subject, repeats=n_rep),
         params=params,
     )
 
@@ -281,28 +270,12 @@ def _simulate_movie(stimuli, features, params, rois, roi_names, roi_mask, rng, s
 def _brain_dataset(
     responses, ids, runs, split, time, ceiling, true_ceiling, roi_names, roi_mask, attrs, params
 ) -> xr.Dataset:
-    coords: dict[str, Any] = {
-        "stimulus_id": ("sample", ids.astype(str)),
-        "run": ("sample", np.asarray(runs).astype(str)),
-        "split": ("sample", np.asarray(split).astype(str)),
-        "roi": roi_names,
-        "voxel": np.arange(roi_mask.shape[1]),
-    }
-    if time is not None:
-        coords["time"] = ("sample", np.asarray(time, dtype=float))
     hemi, vertex = surface_patches(len(roi_names), int(params["voxels_per_roi"]))
-    coords.update(hemi=("voxel", hemi), vertex=("voxel", vertex))
-    ds = xr.Dataset(
-        {
-            "responses": (("sample", "voxel"), responses.astype(np.float32)),
-            "noise_ceiling": ("voxel", np.nan_to_num(ceiling).astype(np.float32)),
-            "true_noise_ceiling": ("voxel", true_ceiling.astype(np.float32)),
-            "roi_mask": (("roi", "voxel"), roi_mask),
-        },
-        coords=coords,
+    return brain_dataset(
+        responses, ids, runs, split, ceiling, roi_names, roi_mask, time=time,
+        voxel_coords={"hemi": hemi, "vertex": vertex}, voxel_vars={"true_noise_ceiling": true_ceiling},
+        space="synthetic", source="synthetic", mesh=SURFACE_MESH, ground_truth=params, **attrs,
     )
-    ds.attrs = provenance(space="synthetic", source="synthetic", mesh=SURFACE_MESH, ground_truth=params, **attrs)
-    return ds
 
 
 def ground_truth(params: dict[str, Any]) -> dict[str, Any]:

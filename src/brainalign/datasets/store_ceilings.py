@@ -1,6 +1,7 @@
-"""Noise ceilings of movie data, in the shapes the movie dataset kinds use.
+"""Noise ceilings as brain stores keep them (float32 per voxel, NaN as 0), for the kinds that estimate one.
 
-Thin adapters over :mod:`brainalign.ceiling` (the one implementation of each formula).
+Adapters over :mod:`brainalign.ceiling`, which holds the one implementation of each
+formula: split-half reliability of repeated presentations, and cross-subject prediction.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def cross_subject(
     n_boot: int = 100,
     seed: int = 0,
 ) -> np.ndarray:
-    """Cross-subject ceiling of ``target`` (sample x voxel) from ``sources`` (boolean train/test masks)."""
+    """Cross-subject ceiling of ``target`` (sample x voxel) from ``sources`` (boolean train/test masks), float32."""
     if not sources:
         raise ValueError("cross-subject ceiling needs at least one other subject")
     for i, s in enumerate(sources):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from brainalign.datasets.base import kind_settings
+
 SUBJECT_SESSIONS = {1: 40, 2: 40, 3: 32, 4: 30, 5: 40, 6: 32, 7: 40, 8: 30}
-TRIALS_PER_SESSION = 750
-SPACES = ("func1pt8mm", "fsaverage")
 SURFACES = {"fsaverage": 163842, "fsaverage6": 40962, "fsaverage5": 10242}
 HEMIS = ("lh", "rh")
-ROI_FILES = ["prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words"]
 
 KEYS = {
     "betas_volume": "nsddata_betas/ppdata/subj{subj:02d}/func1pt8mm/{betas}/betas_session{session:02d}.nii.gz",
@@ -32,50 +31,17 @@ KEYS = {
     "stimuli": "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5",
 }
 
-DEFAULTS: dict = {
-    "bucket": "natural-scenes-dataset",
-    "endpoint_url": None,
-    "region": "us-east-2",
-    "anonymous": True,
-    "retries": 5,
-    "space": "func1pt8mm",
-    "surface": "fsaverage",
-    "betas": "betas_fithrf_GLMdenoise_RR",
-    "sessions": None,
-    "trials_per_session": TRIALS_PER_SESSION,
-    "beta_scale": "auto",
-    "mask": "nsdgeneral",
-    "roi_files": list(ROI_FILES),
-    "label_tables": "bucket",
-    "glasser": False,
-    "roi_groups": "resources/rois/nsd/groups.yaml",
-    "glasser_groups": "resources/rois/glasser_groups.yaml",
-    "image_size": None,
-    "coco_annotations": [],
-    "fetch_workers": 8,
-    "keys": {},
-}
-
-
 class NSDError(ValueError):
     """An NSD configuration, subject, session or file is not usable; the message names it."""
 
 
 def settings(block: dict | None) -> dict:
-    """Merge a dataset's ``nsd`` block over the defaults and check it."""
-    cfg = {**DEFAULTS, **(block or {})}
-    cfg["keys"] = {**KEYS, **(cfg.get("keys") or {})}
+    """A dataset's ``nsd`` block with the schema's defaults, the key templates filled in, checked."""
+    cfg = kind_settings("nsd", block, NSDError)
     unknown = sorted(set(cfg["keys"]) - set(KEYS))
     if unknown:
         raise NSDError(f"nsd.keys: unknown key templates {unknown}; known: {sorted(KEYS)}")
-    if cfg["space"] not in SPACES:
-        raise NSDError(f"nsd.space is {cfg['space']!r}; allowed: {list(SPACES)}")
-    if cfg["surface"] not in SURFACES:
-        raise NSDError(f"nsd.surface is {cfg['surface']!r}; allowed: {list(SURFACES)}")
-    if cfg["mask"] not in ("nsdgeneral", "none"):
-        raise NSDError(f"nsd.mask is {cfg['mask']!r}; allowed: nsdgeneral, none")
-    if cfg["label_tables"] not in ("bucket", "resources"):
-        raise NSDError(f"nsd.label_tables is {cfg['label_tables']!r}; allowed: bucket, resources")
+    cfg["keys"] = {**KEYS, **cfg["keys"]}
     return cfg
 
 
@@ -155,3 +121,11 @@ def subject_keys(cfg: dict, subject: str | int) -> dict[str, list[str]]:
     tables = roi_names(cfg) if cfg["label_tables"] == "bucket" else [r for r in roi_names(cfg) if r == "HCP_MMP1"]
     out["tables"] += [key(cfg, "label_table", subj=subj, roi=r) for r in tables]
     return out
+
+
+def brain_keys(cfg: dict, subject: str | int) -> list[str]:
+    """Every key one subject's brain store reads, shared keys first, each once."""
+    keys = list(shared_keys(cfg).values())
+    for group in subject_keys(cfg, subject).values():
+        keys += group
+    return list(dict.fromkeys(keys))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainalign.datasets.nsd_layout import TRIALS_PER_SESSION, NSDError, subject_number
+from brainalign.datasets.nsd.layout import NSDError, subject_number
 
 N_IMAGES = 73000
 
@@ -48,7 +48,7 @@ def read_expdesign(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def trial_images(design: dict[str, np.ndarray], subject: str | int, sessions: list[int],
-                 trials_per_session: int = TRIALS_PER_SESSION) -> pd.DataFrame:
+                 trials_per_session: int) -> pd.DataFrame:
     """One row per trial of ``sessions``: session, trial within session, 0-based image index."""
     subj = subject_number(subject)
     order = design["masterordering"]

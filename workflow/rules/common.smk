@@ -187,7 +187,9 @@ def partition_metric(wildcards):
 # ---- datasets: every kind's jobs get the same description (brainalign.datasets.DatasetKind)
 def raw_dir(dataset):
     """The dataset's raw folder, without a trailing slash."""
-    return str(dataset_cfg(dataset).get("raw_dir", "data")).rstrip("/") or "/"
+    from brainalign.datasets import raw_folder
+
+    return raw_folder(dataset_cfg(dataset))
 
 
 def dataset_block(dataset):

@@ -10,7 +10,7 @@ pieces: :mod:`.datalad_source` and :mod:`.s3_source` (downloads), :mod:`.store_c
 from __future__ import annotations
 
 from brainalign.datasets.algonauts2023 import Algonauts2023
-from brainalign.datasets.base import BrainJob, DatasetKind, StimuliJob, kind_settings
+from brainalign.datasets.base import BrainJob, DatasetKind, StimuliJob, kind_settings, raw_folder
 from brainalign.datasets.cneuromod import CNeuroMod
 from brainalign.datasets.custom import Custom
 from brainalign.datasets.nsd import NSD
@@ -27,4 +27,4 @@ def kind(name: str) -> DatasetKind:
         raise ValueError(f"unknown dataset kind {name!r}; known: {', '.join(KINDS)}") from None
 
 
-__all__ = ["KINDS", "BrainJob", "DatasetKind", "StimuliJob", "kind", "kind_settings"]
+__all__ = ["KINDS", "BrainJob", "DatasetKind", "StimuliJob", "kind", "kind_settings", "raw_folder"]

@@ -83,6 +83,11 @@ class DatasetKind(ABC):
         return {}
 
 
+def raw_folder(dataset: dict) -> str:
+    """The ``raw_dir`` of a dataset's config entry, without a trailing slash (default ``data``)."""
+    return str(dataset.get("raw_dir", "data")).rstrip("/") or "/"
+
+
 @functools.cache
 def _schema(kind: str) -> dict:
     return load_schema(f"dataset.{kind}")

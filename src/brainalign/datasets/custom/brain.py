@@ -117,7 +117,7 @@ def _ceiling(raw: Path, cfg: dict, subject: str, subjects: list[str], stim: pd.D
              nc_path: Path) -> tuple[np.ndarray, str]:
     """The noise ceiling (float32 per voxel) and how it was obtained."""
     n_vox = resp.data.shape[1]
-    if cfg.get("ceiling") == "cross_subject":
+    if cfg["ceiling"] == "cross_subject":
         return _cross_subject(raw, cfg, subject, subjects, stim, resp), "cross_subject"
     if nc_path.exists():
         ceiling = np.load(nc_path, allow_pickle=False).astype(np.float32)
@@ -145,7 +145,7 @@ def _cross_subject(raw: Path, cfg: dict, subject: str, subjects: list[str], stim
         sources.append(o_resp.data)
     split = np.asarray(resp.split, dtype=str)
     return cross_subject(resp.data, sources, split == "train", split == "test",
-                         groups=np.asarray(resp.run, dtype=str), n_boot=int(cfg.get("ceiling_bootstraps", 100)))
+                         groups=np.asarray(resp.run, dtype=str), n_boot=cfg["ceiling_bootstraps"])
 
 
 def _subject_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame) -> Responses:
@@ -213,7 +213,7 @@ def _timeseries_data(raw: Path, cfg: dict, subject: str, stim: pd.DataFrame) -> 
 def _test_repeats(raw: Path, cfg: dict, subject: str,
                   arrays: dict[str, np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """First and second presentations of the repeated test runs; ``arrays`` then holds their mean."""
-    reps = cfg.get("test_repeats") or {}
+    reps = cfg["test_repeats"]
     if not reps:
         return None, None
     pairs = [(arrays[r], load_array(raw_path(raw, p.format(subject=subject), f"custom.test_repeats.{r}"),

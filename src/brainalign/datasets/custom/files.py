@@ -137,7 +137,7 @@ def raw_inputs(raw_dir: str | os.PathLike, block: dict, subject: str | None = No
         files += [raw_path(raw, cfg["runs"].format(subject=subject, run=safe_name(r, f"{table_path}, column run")),
                        "custom.runs") for r in runs]
         files += [raw_path(raw, p.format(subject=subject), f"custom.test_repeats.{r}")
-                  for r, p in (cfg.get("test_repeats") or {}).items()]
+                  for r, p in cfg["test_repeats"].items()]
     ceiling = raw_path(raw, cfg["noise_ceiling"].format(subject=subject), "custom.noise_ceiling")
     files += [ceiling] if ceiling.exists() else []
     return sorted({str(f) for f in files})

@@ -59,6 +59,7 @@ def roi_masks_from_labels(labels: pd.DataFrame, groups: dict) -> tuple[list[str]
 
 
 def roi_masks(cfg: dict, n_vox: int, parcel_labels, roi_groups) -> tuple[list[str], np.ndarray]:
+    """ROI names and masks: Schaefer parcels grouped by name (``algonauts2025``), or annotation areas (``fmriprep``)."""
     groups_path = roi_groups or cfg["roi_groups"]
     if cfg["source"] == "algonauts2025":
         if parcel_labels is None:
@@ -75,7 +76,7 @@ def roi_masks(cfg: dict, n_vox: int, parcel_labels, roi_groups) -> tuple[list[st
     import nibabel.freesurfer as fs
 
     groups = yaml.safe_load(Path(groups_path).read_text())["rois"]
-    names_all, labels_all = [], []
+    labels_all = []
     for hemi in ("lh", "rh"):
         lab, _, names = fs.read_annot(annot.format(hemi=hemi))
         names = [n.decode() if isinstance(n, bytes) else n for n in names]
@@ -86,7 +87,6 @@ def roi_masks(cfg: dict, n_vox: int, parcel_labels, roi_groups) -> tuple[list[st
     rois = list(groups)
     masks = np.array([np.isin([re.sub(r"^[LR]_|_ROI$", "", str(v)) for v in vertex_names], groups[r]["areas"])
                       for r in rois], dtype=bool)
-    del names_all
     return rois, masks
 
 

@@ -31,6 +31,7 @@ KEYS = {
     "stimuli": "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5",
 }
 
+
 class NSDError(ValueError):
     """An NSD configuration, subject, session or file is not usable; the message names it."""
 

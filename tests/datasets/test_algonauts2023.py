@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from kind_rules import snakemake, write_workflow
 from PIL import Image
 
 from brainalign.datasets import algonauts2023 as alg
 from brainalign.stores import read_store
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMON = [13, 27, 40, 55, 61, 77, 83, 90, 104, 118, 125, 131, 140, 152, 166, 170, 188, 199, 203, 215]
 WIDTHS = {"subj01": (20, 15), "subj02": (18, 16), "subj03": (17, 14)}
 PRF = {0: "Unknown", 1: "V1v", 2: "V1d", 3: "hV4"}
@@ -154,25 +151,12 @@ def test_errors_name_the_problem(release, tmp_path):
                           tmp_path / "st.tsv", tmp_path / "b.zarr")
 
 
-STUB = """
-include: "ROOT/workflow/rules/common.smk"
-include: "ROOT/workflow/rules/data_algonauts2023.smk"
-rule all:
-    input:
-        [f"{RESULTS}/{d}/brain/{s}.zarr" for d in config["datasets"] for s in subjects(d)],
-"""
-
-
 def test_snakemake_rules(release, tmp_path):
     raw, truth = release
-    (tmp_path / "Snakefile").write_text(STUB.replace("ROOT", str(ROOT)))
-    cfg = {"results": "results", "datasets": {"alg": {"kind": "algonauts2023", "subjects": ["subj01", "subj02"],
-                                                     "raw_dir": str(raw), "models": ["vit-tiny"],
-                                                     "algonauts2023": BLOCK}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "--configfile",
-           str(tmp_path / "config.yaml"), "--directory", str(tmp_path), "--cores", "2"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    write_workflow(tmp_path, "data_algonauts2023.smk", {"alg": {
+        "kind": "algonauts2023", "subjects": ["subj01", "subj02"], "raw_dir": str(raw), "models": ["vit-tiny"],
+        "algonauts2023": BLOCK}})
+    run = snakemake(tmp_path)
     assert run.returncode == 0, run.stderr[-4000:]
     ds = read_store(tmp_path / "results/alg/brain/subj02.zarr", "brain")
     assert ds.stimulus_id.values.tolist() == truth["subj02"]["ids"]

@@ -1,15 +1,11 @@
 """CNeuroMod kind on a local DataLad dataset with the Algonauts 2025 layout (library and Snakemake rules)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from cneuromod_data import N_PARCELS, TR, parcel_labels
+from kind_rules import snakemake, write_workflow
 
 from brainalign.datasets import cneuromod
 from brainalign.datasets.datalad_source import CredentialsError, DataSourceError
@@ -153,28 +149,15 @@ def test_fetch_from_a_source_that_does_not_exist(tmp_path):
         cneuromod.fetch(tmp_path / "raw", block, ["sub-01"], tmp_path / "m.tsv")
 
 
-STUB = """
-include: "ROOT/workflow/rules/common.smk"
-include: "ROOT/workflow/rules/data_cneuromod.smk"
-rule all:
-    input:
-        [f"{RESULTS}/{d}/brain/{s}.zarr" for d in config["datasets"] for s in subjects(d)],
-"""
-
-
 def test_snakemake_rules(movie10_block, tmp_path):
     """The rules fetch, cut and build the stores through the dataset kind's jobs."""
-    root = Path(__file__).resolve().parents[2]
-    (tmp_path / "Snakefile").write_text(STUB.replace("ROOT", str(root)))
     groups = tmp_path / "groups.yaml"
     groups.write_text("rois:\n  EV: {labels: [Vis]}\n")
     block = {**movie10_block, "parcel_labels": str(parcel_labels(tmp_path / "labels.tsv")), "roi_groups": str(groups)}
-    cfg = {"results": "results", "datasets": {"cnm": {"kind": "cneuromod", "subjects": ["sub-01", "sub-02"],
-                                                     "raw_dir": "raw", "models": ["vit-tiny"], "cneuromod": block}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "--configfile",
-           str(tmp_path / "config.yaml"), "--directory", str(tmp_path), "--cores", "2"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    write_workflow(tmp_path, "data_cneuromod.smk", {"cnm": {
+        "kind": "cneuromod", "subjects": ["sub-01", "sub-02"], "raw_dir": "raw", "models": ["vit-tiny"],
+        "cneuromod": block}})
+    run = snakemake(tmp_path)
     assert run.returncode == 0, run.stderr[-4000:]
     ds = read_store(tmp_path / "results/cnm/brain/sub-02.zarr", "brain")
     assert ds.responses.shape == (20, N_PARCELS) and ds.attrs["subject"] == "sub-02"

@@ -2,53 +2,29 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from kind_rules import ROOT, snakemake, write_workflow
 from nsd_minibucket import BETAS, N_SESSIONS, SHARED, SPECIFIC, TPS, nsd_bucket  # noqa: F401 - fixture
 
 from brainalign.stores import read_store
 
-ROOT = Path(__file__).resolve().parents[2]
-
-STUB = """
-include: "ROOT/workflow/rules/common.smk"
-include: "ROOT/workflow/rules/data_nsd.smk"
-rule all:
-    input:
-        [f"{RESULTS}/{d}/brain/{s}.zarr" for d in config["datasets"] for s in subjects(d)],
-        [f"{RESULTS}/{d}/stimuli.tsv" for d in config["datasets"]],
-"""
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(workdir / "Snakefile"), "--configfile",
-           str(workdir / "config.yaml"), "--directory", str(workdir), "--cores", "2", *args]
-    env = {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin",
-           "HOME": str(workdir)}
-    env["PATH"] = str(Path(sys.executable).parent) + ":" + env["PATH"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-
 
 @pytest.fixture
 def workdir(nsd_bucket, tmp_path) -> Path:
-    (tmp_path / "Snakefile").write_text(STUB.replace("ROOT", str(ROOT)))
-    cfg = {"results": "results", "datasets": {"nsd-mini": {
+    return write_workflow(tmp_path, "data_nsd.smk", {"nsd-mini": {
         "kind": "nsd", "subjects": ["subj01", "subj02"], "raw_dir": "data/nsd", "models": ["vit-tiny"],
         "nsd": {"endpoint_url": nsd_bucket.endpoint, "sessions": N_SESSIONS, "trials_per_session": TPS,
                 "roi_files": ["prf-visualrois", "floc-faces"], "fetch_workers": 2,
-                "roi_groups": str(ROOT / "resources/rois/nsd/groups.yaml")}}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return tmp_path
+                "roi_groups": str(ROOT / "resources/rois/nsd/groups.yaml")}}})
 
 
 def test_rules_download_prepare_and_rerun_nothing(workdir):
-    run = snakemake(workdir)
+    run = snakemake(workdir, isolated=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     raw = workdir / "data/nsd"
     betas = sorted(raw.glob(f"nsddata_betas/ppdata/subj0*/func1pt8mm/{BETAS}/betas_session*.nii.gz"))
@@ -63,9 +39,9 @@ def test_rules_download_prepare_and_rerun_nothing(workdir):
         assert set(ds.stimulus_id.values) <= set(stim.stimulus_id)
         assert np.isfinite(ds.responses.values).all() and "FFA-1" in ds.roi.values
     mtimes = {p: p.stat().st_mtime_ns for p in raw.rglob("*") if p.is_file()}
-    again = snakemake(workdir, "-n")
+    again = snakemake(workdir, "-n", isolated=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
-    rerun = snakemake(workdir)
+    rerun = snakemake(workdir, isolated=True)
     assert rerun.returncode == 0
     assert mtimes == {p: p.stat().st_mtime_ns for p in raw.rglob("*") if p.is_file()}
 
@@ -74,6 +50,6 @@ def test_unknown_subject_stops_before_any_job(workdir):
     cfg = yaml.safe_load((workdir / "config.yaml").read_text())
     cfg["datasets"]["nsd-mini"]["subjects"] = ["subj01", "subj12"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    run = snakemake(workdir, "-n")
+    run = snakemake(workdir, "-n", isolated=True)
     assert run.returncode != 0 and "unknown NSD subject 'subj12'" in run.stdout + run.stderr
     assert not (workdir / "data").exists()

@@ -6,7 +6,6 @@ from brainalign.config import (
     feature_sets,
     ref_name,
     remote_code_problems,
-    resource_path,
 )
 from brainalign.features.environment import model_environment
 from brainalign.features.lock import lock_path, read_lock, unpinned
@@ -220,15 +219,6 @@ def dataset_inputs(wildcards):
         subjects(name),
         getattr(wildcards, "subject", None),
     )
-
-
-def stimuli_table(dataset):
-    return f"{RESULTS}/{dataset}/stimuli.tsv"
-
-
-def cneuromod_manifest(dataset):
-    """What the CNeuroMod fetch job got (read by the stimulus and brain jobs)."""
-    return f"{RESULTS}/{dataset}/raw/manifest.tsv"
 
 
 def cneuromod_labels(wildcards):

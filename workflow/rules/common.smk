@@ -5,6 +5,7 @@ from snakemake.logging import logger
 from brainalign.config import (
     feature_sets,
     ref_name,
+    registry_of,
     remote_code_problems,
     resource_path,
 )

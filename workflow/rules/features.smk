@@ -8,7 +8,7 @@
 MODELS_YAML = PROJECT / config["models_registry"]
 MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
 _unpinned = unpinned(
-    config["_models"],
+    registry_of(config).models,
     [m for d in config["datasets"].values() for m in d["models"]],
     MODELS_YAML,
 )

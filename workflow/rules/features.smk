@@ -1,6 +1,6 @@
 # Model features: every layer of one model for one instruction, in one GPU job.
 # Threads and resources come from the model's registry entry
-# (brainalign.features.runner.job_resources): gpu=1 for GPU-class models, host memory
+# (brainalign.features.resources.job_resources): gpu=1 for GPU-class models, host memory
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 

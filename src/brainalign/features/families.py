@@ -21,13 +21,18 @@ def _load(request: ExtractionRequest):
     return load_hf(request.entry, request.name, request.dtype, request.allow_remote_code)
 
 
+def _on_device(request: ExtractionRequest, extractor_class: type) -> Extractor:
+    """``extractor_class(model, processor, entry, device, dtype)`` with the model on the device."""
+    model, processor = _load(request)
+    return extractor_class(model.to(request.device), processor, request.entry, request.device,
+                           request.dtype)
+
+
 def build_encoder(request: ExtractionRequest) -> Extractor:
     """Image, video, audio and text encoders of transformers (one forward pass)."""
     from brainalign.features.extractors import EncoderExtractor
 
-    model, processor = _load(request)
-    return EncoderExtractor(model.to(request.device), processor, request.entry, request.device,
-                            request.dtype)
+    return _on_device(request, EncoderExtractor)
 
 
 def build_clip(request: ExtractionRequest) -> Extractor:
@@ -48,9 +53,7 @@ def build_imagebind(request: ExtractionRequest) -> Extractor:
 def build_tvlt(request: ExtractionRequest) -> Extractor:
     from brainalign.features.tvlt import TvltExtractor
 
-    model, processor = _load(request)
-    return TvltExtractor(model.to(request.device), processor, request.entry, request.device,
-                         request.dtype)
+    return _on_device(request, TvltExtractor)
 
 
 def build_mllm(request: ExtractionRequest) -> Extractor:

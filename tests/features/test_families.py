@@ -65,3 +65,11 @@ def test_extract_writes_and_opens_the_store(dataset, tmp_path, monkeypatch):
     again = extract(tsv, "minilm", tmp_path / "minilm.zarr", models_yaml=MODELS_YAML,
                     instructions_yaml=INSTRUCTIONS_YAML, device="cpu")
     np.testing.assert_array_equal(again.features.values, ds.features.values)
+
+
+def test_encoder_batches_cross_into_worker_processes(dataset, tmp_path):
+    tsv, _ = dataset
+    kw = dict(models_yaml=MODELS_YAML, instructions_yaml=INSTRUCTIONS_YAML, device="cpu")
+    inline = extract(tsv, "wav2vec2-tiny", tmp_path / "a.zarr", num_workers=0, batch_size=4, **kw)
+    workers = extract(tsv, "wav2vec2-tiny", tmp_path / "b.zarr", num_workers=1, batch_size=3, **kw)
+    np.testing.assert_allclose(workers.features.values, inline.features.values, rtol=1e-5, atol=1e-5)

@@ -22,6 +22,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainalign.features.registry import audio_context_s
+
 if TYPE_CHECKING:
     from brainalign.features.inputs import Stimulus
     from brainalign.features.interface import ExtractionRequest
@@ -166,8 +168,3 @@ def key_parts(request: ExtractionRequest, stimuli: list[Stimulus], root: Path,
     if context_s:  # keyed only when set, so stores without context keep their keys
         parts["context_s"] = float(context_s)
     return parts
-
-
-def audio_context_s(entry: dict[str, Any]) -> float | None:
-    """Seconds of audio context of an audio entry (``context_s``; None: the row alone)."""
-    return entry.get("context_s") if entry["input"] == "audio" else None

@@ -219,6 +219,11 @@ def pin_problem(entry: dict[str, Any], name: str, where: str = "config/models.ya
     return None
 
 
+def audio_context_s(entry: dict[str, Any]) -> float | None:
+    """Seconds of audio context of an audio entry (``context_s``; None: the row alone)."""
+    return entry.get("context_s") if entry["input"] == "audio" else None
+
+
 def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:
     """Return the registry entry ``name`` or fail listing the known names."""
     if name not in registry:

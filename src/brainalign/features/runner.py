@@ -30,7 +30,13 @@ from brainalign.features.inputs import Stimulus, read_table, select_stimuli
 from brainalign.features.interface import ExtractionRequest, Extractor
 from brainalign.features.lock import apply_lock
 from brainalign.features.partial_store import PartialStore
-from brainalign.features.registry import MLLM_FAMILIES, Registry, is_tower, resolve_instruction
+from brainalign.features.registry import (
+    MLLM_FAMILIES,
+    Registry,
+    audio_context_s,
+    is_tower,
+    resolve_instruction,
+)
 from brainalign.features.resources import resolve_device, resolve_dtype, resolve_workers
 from brainalign.stores import provenance, write_store
 
@@ -68,7 +74,7 @@ def stimuli_for(stimuli_tsv: str | os.PathLike, entry: dict[str, Any],
                 context_words: int) -> list[Stimulus]:
     """The rows of the stimulus table the entry's model consumes."""
     stimuli = select_stimuli(read_table(stimuli_tsv), entry["input"], context_words=context_words,
-                             context_s=features_cache.audio_context_s(entry))
+                             context_s=audio_context_s(entry))
     if not stimuli:
         raise ValueError(f"{stimuli_tsv}: no stimuli for input kind {entry['input']!r}")
     return stimuli
@@ -173,7 +179,7 @@ def features_dataset(request: ExtractionRequest, stimuli: list[Stimulus], partia
         pooling=entry.get("pooling", "mean"), dtype=str(request.dtype).replace("torch.", ""),
         device=str(request.device), cache_key=key, versions=package_versions(),
         context_words=context_words if entry["input"] == "text" else 0,
-        context_s=float(features_cache.audio_context_s(entry) or 0),
+        context_s=float(audio_context_s(entry) or 0),
         batch_size=stats["batch_size"], throughput=throughput(stats, request.device), **family_attrs,
     )
     if not np.isfinite(feats).all():

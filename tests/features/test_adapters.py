@@ -432,4 +432,4 @@ def test_runner_passes_instruction_and_mode_to_remote_entries(monkeypatch):
                                     max_new_tokens=5)) == "extractor"
     got = (seen["request"].instruction_text, seen["request"].mode, seen["request"].max_new_tokens)
     assert got == ("Describe.", "prompt", 5)
-    assert "mode" not in entry  # the registry entry itself is left as it was
+    assert entry == {"family": "remote", "backend": "external", "instruction_set": "image"}  # left as it was

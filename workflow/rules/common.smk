@@ -5,11 +5,12 @@ from snakemake.logging import logger
 from brainalign.config import (
     feature_sets,
     ref_name,
+    registry_of,
     remote_code_problems,
 )
 from brainalign.features.environment import model_environment
 from brainalign.features.lock import lock_path, read_lock, unpinned
-from brainalign.features.runner import rule_resources
+from brainalign.features.resources import rule_resources
 from brainalign.figure_sets import figure_spec, figure_specs, map_feature_set
 from brainalign.rerun import feature_job_params, trigger_settings
 

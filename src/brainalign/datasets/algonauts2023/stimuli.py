@@ -23,7 +23,7 @@ from brainalign.datasets.algonauts2023.release import (
     training_images,
 )
 from brainalign.datasets.files import link_or_copy
-from brainalign.stimuli.video import STIMULUS_COLUMNS
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 from brainalign.stores import staged_dir, write_tsv
 
 N_GROUPS = 10

@@ -10,8 +10,9 @@ from tqdm import tqdm
 
 from brainalign.datasets.cneuromod.fetch import find_one, used_segments
 from brainalign.datasets.cneuromod.runs import CNeuroModError, settings, split_of
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 from brainalign.stimuli.transcripts import read_transcript, word_rows
-from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie
+from brainalign.stimuli.video import cut_movie
 from brainalign.stores import staged_dir, write_tsv
 
 

@@ -23,7 +23,8 @@ from brainalign.datasets.custom.files import (
     run_lengths,
     settings,
 )
-from brainalign.stimuli.video import STIMULUS_COLUMNS, cut_movie, decode_audio, write_wav
+from brainalign.stimuli.table import STIMULUS_COLUMNS
+from brainalign.stimuli.video import cut_movie, decode_audio, write_wav
 from brainalign.stores import staged_dir, write_tsv
 
 EVENT_MODALITIES = ("word", "frame", "audio", "video")

@@ -14,7 +14,7 @@ from brainalign.datasets.nsd import design as nsd_design
 from brainalign.datasets.nsd import images as nsd_images
 from brainalign.datasets.nsd.fetch import client
 from brainalign.datasets.nsd.layout import key, sessions, settings, subject_number
-from brainalign.stimuli.video import STIMULUS_COLUMNS
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 from brainalign.stores import staged_dir, write_tsv
 
 log = logging.getLogger(__name__)

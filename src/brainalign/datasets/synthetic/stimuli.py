@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from brainalign.stimuli.video import STIMULUS_COLUMNS, write_wav
+from brainalign.stimuli.table import STIMULUS_COLUMNS
+from brainalign.stimuli.video import write_wav
 
 COLOURS = {
     "red": (220, 40, 40),

@@ -74,6 +74,17 @@ def validate_against(instance: dict, schema: dict, prefix: str = "") -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
+def config_section(section: str, given: dict | None = None) -> dict:
+    """A top-level block of the config (``encoding``, ``stats``, ...): ``given`` checked, defaults from the schema."""
+    schema = load_schema("config")
+    if section not in schema["properties"]:
+        raise ConfigError(f"no config section {section!r}; known: {', '.join(schema['properties'])}")
+    wrapped = {section: copy.deepcopy(given or {})}
+    validate_against(wrapped, {"type": "object", "properties": {section: schema["properties"][section]},
+                               "$defs": schema.get("$defs", {})})
+    return wrapped[section]
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with a clear error if the file is missing or not a mapping."""
     path = Path(path)

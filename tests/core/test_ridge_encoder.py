@@ -170,3 +170,27 @@ def test_edge_fraction_counts_alphas_on_the_grid_edges():
     wide = RidgeEncoder(alphas=ALPHAS).fit(x, y, groups)
     at_edge = np.isin(wide.alpha_, [ALPHAS[0], ALPHAS[-1]])
     assert wide.edge_fraction_ == pytest.approx(at_edge.mean())
+
+
+def test_folds_and_refits_side_by_side_give_the_sequential_result(monkeypatch):
+    """Fold decompositions and refit solves run in threads on CPU; the fit must not change."""
+    import brainalign.encoding.backends as backends
+
+    x, y, x_test, _, groups = _data(200, 300, 30)
+    calls = []
+    real_map = backends.ArrayOps.map_independent
+
+    def spy(self, fn, items):
+        calls.append(len(items))
+        return real_map(self, fn, items)
+
+    monkeypatch.setattr(backends.ArrayOps, "map_independent", spy)
+    monkeypatch.setattr(backends, "_cpu_budget", lambda: 1)
+    sequential = RidgeEncoder(alphas=ALPHAS).fit(x, y, groups)
+    monkeypatch.setattr(backends, "_cpu_budget", lambda: 2)
+    threaded = RidgeEncoder(alphas=ALPHAS).fit(x, y, groups)
+    assert calls[0] == 5 and len(calls) == 4  # five folds, then one solve per distinct alpha, per fit
+    np.testing.assert_array_equal(threaded.alpha_, sequential.alpha_)
+    np.testing.assert_allclose(threaded.predict(x_test), sequential.predict(x_test), rtol=1e-5, atol=1e-5)
+    order = backends.ArrayOps("numpy").map_independent(lambda i: i * i, list(range(7)))
+    assert order == [i * i for i in range(7)]

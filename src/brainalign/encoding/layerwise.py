@@ -151,6 +151,32 @@ def encoding_dataset(layers: np.ndarray, scores: list[LayerScores], roi: tuple[n
     )
 
 
+def _store_attrs(features: xr.Dataset, brain: xr.Dataset, settings: RidgeSettings, data: SubjectData,
+                 scores: list[LayerScores], *, ceiling_min: float, outer_folds: int, banding: str,
+                 n_permutations: int) -> dict:
+    """Identities and settings an encoding store records (read back by the tables, never from paths)."""
+    edge = float(np.mean([s.edge_fraction for s in scores]))
+    return {
+        "model": features.attrs.get("model", ""),
+        "instruction": features.attrs.get("instruction", "none"),
+        "subject": brain.attrs.get("subject", ""),
+        "backend": settings.backend,
+        "solver_form": scores[0].solver_form,
+        "cv_scoring": settings.cv_scoring,
+        "alphas": [float(a) for a in settings.alphas],
+        "alpha_edge_fraction": round(edge, 6),
+        "n_folds": settings.n_folds,
+        "outer_folds": int(outer_folds),
+        "banding": banding if data.delays else "none",
+        "delays": data.delays,
+        "ceiling_min": ceiling_min,
+        "scored_against": brain.attrs.get("test_responses", "test responses of the brain store"),
+        "n_permutations": n_permutations,
+        "block_size": data.block_size,
+        "features_cache_key": features.attrs.get("cache_key", ""),
+    }
+
+
 def encode_features(
     features: xr.Dataset,
     brain: xr.Dataset,
@@ -191,26 +217,8 @@ def encode_features(
         roi_r.append(r)
         roi_p.append(p)
         voxel_p.append(vp)
-    edge = float(np.mean([s.edge_fraction for s in scores]))
-    attrs = {
-        "model": features.attrs.get("model", ""),
-        "instruction": features.attrs.get("instruction", "none"),
-        "subject": brain.attrs.get("subject", ""),
-        "backend": settings.backend,
-        "solver_form": scores[0].solver_form,
-        "cv_scoring": settings.cv_scoring,
-        "alphas": [float(a) for a in settings.alphas],
-        "alpha_edge_fraction": round(edge, 6),
-        "n_folds": settings.n_folds,
-        "outer_folds": int(outer_folds),
-        "banding": banding if data.delays else "none",
-        "delays": data.delays,
-        "ceiling_min": ceiling_min,
-        "scored_against": brain.attrs.get("test_responses", "test responses of the brain store"),
-        "n_permutations": n_permutations,
-        "block_size": data.block_size,
-        "features_cache_key": features.attrs.get("cache_key", ""),
-    }
+    attrs = _store_attrs(features, brain, settings, data, scores, ceiling_min=ceiling_min,
+                         outer_folds=outer_folds, banding=banding, n_permutations=n_permutations)
     ds = encoding_dataset(features["layer"].values, scores, (np.stack(roi_r), np.stack(roi_p)), data,
                           ceiling_min, attrs)
     if n_permutations:  # voxelwise permutation p-values (BH-FDR over voxels is applied by the tables and maps)

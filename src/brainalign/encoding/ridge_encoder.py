@@ -164,7 +164,7 @@ class RidgeEncoder:
         designs = tqdm(list(self._designs(ops, base, bands, gammas)), desc="band weights",
                        disable=not self.progress or len(gammas) == 1, leave=False)
         for g, design in designs:
-            bases = [rs.fold_basis(ops, design, tr, va) for tr, va in folds]
+            bases = ops.map_independent(lambda fold: rs.fold_basis(ops, design, *fold), folds)
             for start in range(0, n_targets, chunk):
                 cols = slice(start, start + chunk)
                 yc = ops.asarray(ys[:, cols])

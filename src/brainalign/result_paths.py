@@ -32,6 +32,7 @@ TABLES: tuple[str, ...] = ("alignment", "residual", "partition", "stats")
 
 FILES: dict[str, str] = {
     "stimuli": "{dataset}/stimuli.tsv",
+    "stimulus_files": "{dataset}/stimuli",  # the files the stimulus table names (frames, audio, images)
     "ground_truth": "{dataset}/ground_truth.json",
     "table": "{dataset}/tables/{table}.tsv",
     "figure": "{dataset}/figures/{figure}.{ext}",

@@ -34,6 +34,7 @@ TABLE = pattern(RESULTS, "table")
 FIGURE = pattern(RESULTS, "figure")
 GROUND_TRUTH = pattern(RESULTS, "ground_truth")
 STIMULI = pattern(RESULTS, "stimuli")
+STIMULUS_FILES = pattern(RESULTS, "stimulus_files")
 
 for _problem in remote_code_problems(config):
     logger.warning(f"WARNING: {_problem}")

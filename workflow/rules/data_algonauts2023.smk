@@ -7,8 +7,8 @@ rule algonauts2023_stimuli:
     input:
         raw=lambda wc: algonauts2023_raw_inputs(wc.dataset),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/algonauts2023_stimuli/{{dataset}}.log",
     benchmark:
@@ -27,11 +27,11 @@ rule algonauts2023_stimuli:
 
 rule algonauts2023_brain:
     input:
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
         roi_groups=lambda wc: nsdw.algonauts2023_roi_groups(config, wc.dataset),
         raw=lambda wc: algonauts2023_raw_inputs(wc.dataset, wc.subject),
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/algonauts2023_brain/{{dataset}}/{{subject}}.log",
     benchmark:

@@ -4,8 +4,8 @@ rule custom_stimuli:
     input:
         raw=lambda wc: custom_raw_inputs(wc.dataset),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/custom_stimuli/{{dataset}}.log",
     benchmark:
@@ -24,10 +24,10 @@ rule custom_stimuli:
 
 rule custom_brain:
     input:
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
         raw=lambda wc: custom_raw_inputs(wc.dataset, wc.subject),
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/custom_brain/{{dataset}}/{{subject}}.log",
     benchmark:

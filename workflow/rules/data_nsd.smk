@@ -29,8 +29,8 @@ rule nsd_stimuli:
     input:
         lambda wc: nsdw.stimuli_inputs(config, wc.dataset),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/nsd_stimuli/{{dataset}}.log",
     benchmark:
@@ -53,7 +53,7 @@ rule nsd_brain:
     input:
         unpack(lambda wc: nsdw.brain_inputs(config, wc.dataset, wc.subject)),
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/nsd_brain/{{dataset}}/{{subject}}.log",
     benchmark:

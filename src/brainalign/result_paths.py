@@ -27,6 +27,10 @@ STORES: dict[str, StoreKind] = {
     "partition": StoreKind("{dataset}/partition/{subject}/{a}__{b}.zarr", "partition"),
 }
 
+#: Analysis stores: the keys of their config entries (``residual:``, ``partition:``) naming the
+#: two feature references that fill ``{a}`` and ``{b}`` of the template.
+ANALYSIS_REFS: dict[str, tuple[str, str]] = {"residual": ("target", "remove"), "partition": ("a", "b")}
+
 #: The ROI tables of a dataset that the statistics and figures read (``tables/{table}.tsv``).
 TABLES: tuple[str, ...] = ("alignment", "residual", "partition", "stats")
 

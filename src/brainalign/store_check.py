@@ -24,15 +24,16 @@ from pathlib import Path
 import yaml
 
 from brainalign.config import feature_sets, load_config, project_root, ref_name
-from brainalign.result_paths import STORES, result_path
+from brainalign.result_paths import ANALYSIS_REFS, STORES, result_path
 from brainalign.stores import StoreError, check_store, verify_store
+
 
 def _stores_of(cfg: dict, dataset: str) -> Iterator[tuple[str, dict[str, str]]]:
     """(store kind, path fields) of every store the workflow writes for one dataset."""
     ds = cfg["datasets"][dataset]
     pairs = list(feature_sets(cfg, dataset))
     analyses = {kind: [(ref_name(item[x]), ref_name(item[y])) for item in cfg[kind] if item["dataset"] == dataset]
-                for kind, (x, y) in (("residual", ("target", "remove")), ("partition", ("a", "b")))}
+                for kind, (x, y) in ANALYSIS_REFS.items()}
     for subject in ds["subjects"]:
         yield "brain", {"subject": subject}
         for model, instruction in pairs:

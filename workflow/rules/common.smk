@@ -19,7 +19,7 @@ from brainalign.figure_sets import (
     map_feature_set,
 )
 from brainalign.rerun import feature_job_params, trigger_settings
-from brainalign.result_paths import TABLES, pattern, result_path
+from brainalign.result_paths import ANALYSIS_REFS, TABLES, pattern, result_path
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
@@ -95,14 +95,14 @@ def analysis_items(kind, dataset):
 
 def analysis_paths(kind, dataset):
     """Residual or partition stores of a dataset: one per configured pair and subject."""
-    roles = {"residual": ("target", "remove"), "partition": ("a", "b")}[kind]
+    ref_a, ref_b = ANALYSIS_REFS[kind]
     return [
         store_path(
             kind,
             dataset=dataset,
             subject=s,
-            a=ref_name(item[roles[0]]),
-            b=ref_name(item[roles[1]]),
+            a=ref_name(item[ref_a]),
+            b=ref_name(item[ref_b]),
         )
         for item in analysis_items(kind, dataset)
         for s in subjects(dataset)

@@ -1,5 +1,8 @@
 """Load and validate a workflow configuration; resolve model and instruction registries.
 
+A validated config carries its registries as a :class:`~brainalign.features.registry.Registry`
+under ``cfg["registry"]`` (read them with :func:`registry_of`).
+
 Validation happens before any job runs: JSON-schema checks (with defaults
 filled in), the dataset kind's own schema, and cross-references (models and
 instructions must exist in the registries and be used consistently). Errors
@@ -14,6 +17,14 @@ from typing import Iterator
 
 import yaml
 from jsonschema import Draft202012Validator, validators
+
+from brainalign.features.registry import (
+    Registry,
+    RegistryError,
+    instruction_texts,
+    parse_models,
+    remote_code_problem,
+)
 
 PACKAGE = Path(__file__).resolve().parent
 SCHEMA_DIR = PACKAGE / "schemas"  # package data; workflow/schemas links here
@@ -104,25 +115,23 @@ def load_yaml(path: str | Path) -> dict:
 
 def read_models(path: str | Path) -> dict[str, dict]:
     """Model registry: name -> entry (entries need family, input, instruction_set)."""
-    data = load_yaml(path)
-    models = data.get("models", data)
-    for name, entry in models.items():
-        missing = [k for k in ("family", "input", "instruction_set") if k not in (entry or {})]
-        if missing:
-            raise ConfigError(f"{path}: model {name!r} lacks keys {missing}")
-    return models
+    try:
+        return parse_models(load_yaml(path), str(path))
+    except RegistryError as err:
+        raise ConfigError(str(err)) from err
 
 
 def read_instructions(path: str | Path) -> dict[str, dict[str, str]]:
     """Instruction registry: set name (image, video, audio) -> code -> text."""
-    data = load_yaml(path)
-    sets = data.get("instructions", data)
-    out: dict[str, dict[str, str]] = {}
-    for set_name, codes in sets.items():
-        out[set_name] = {
-            code: (entry["text"] if isinstance(entry, dict) else str(entry)) for code, entry in codes.items()
-        }
-    return out
+    return instruction_texts(load_yaml(path), as_text=True)
+
+
+def registry_of(cfg: dict) -> Registry:
+    """The model and instruction registries of a config validated by :func:`load_config`."""
+    if "registry" not in cfg:
+        raise ConfigError("the config was not validated by brainalign.config.load_config "
+                          "(it has no registry)")
+    return cfg["registry"]
 
 
 def _close_matches(name: str, options: list[str]) -> str:
@@ -181,8 +190,7 @@ def _load_config(config: dict, root: Path) -> dict:
         ds.setdefault(ds["kind"], {})
         validate_against(ds[ds["kind"]], load_schema(f"dataset.{ds['kind']}"), prefix=f"datasets.{name}.{ds['kind']}")
         _check_dataset(name, ds, models, instructions)
-    cfg["_models"] = models
-    cfg["_instructions"] = instructions
+    cfg["registry"] = Registry(models, instructions)
     for key in ("residual", "partition"):
         for i, item in enumerate(cfg[key]):
             _check_analysis(f"{key}[{i}]", item, cfg, models)
@@ -255,7 +263,7 @@ def _check_analysis(where: str, item: dict, cfg: dict, models: dict) -> None:
                 f"config key '{where}.{role}.model': model {ref['model']!r} is not among "
                 f"datasets.{dsname}.models: {', '.join(ds['models'])}"
             )
-        allowed = instructions_for(ds, models, cfg["_instructions"], ref["model"])
+        allowed = registry_of(cfg).instructions_for(ds["instructions"], ref["model"])
         if ref["instruction"] not in allowed:
             raise ConfigError(
                 f"config key '{where}.{role}.instruction': {ref['instruction']!r} not allowed for "
@@ -271,20 +279,13 @@ def remote_code_problems(cfg: dict) -> list[str]:
     Lists entries whose code or hub commit is not pinned (naming the registry key to
     set); a missing ``features.allow_remote_code`` is a config error before this runs.
     """
-    from brainalign.features.registry import pin_problem, runs_remote_code
-
-    if "_models" not in cfg:  # a config not validated by load_config (registry not read)
+    if "registry" not in cfg:  # a config not validated by load_config (registry not read)
         return []
     allowed = cfg.get("features", {}).get("allow_remote_code", False)
+    models = registry_of(cfg).models
     out: list[str] = []
     for name in sorted({m for ds in cfg["datasets"].values() for m in ds["models"]}):
-        entry = cfg["_models"][name]
-        if not runs_remote_code(entry):
-            continue
-        if not allowed:
-            out.append(f"model {name!r} runs remote code; its jobs stop unless the config sets "
-                       "features: {allow_remote_code: true}")
-        problem = pin_problem(entry, name, where=cfg["models_registry"])
+        problem = remote_code_problem(name, models[name], allowed, where=cfg["models_registry"])
         if problem:
             out.append(f"{problem} (its extraction jobs stop until then)")
     return out
@@ -296,17 +297,15 @@ def instructions_for(ds: dict, models: dict, instructions: dict, model: str) -> 
     Only the dataset's codes that belong to the model's own instruction set are used,
     so a study can list video and audio codes together.
     """
-    iset = models[model]["instruction_set"]
-    if not iset:
-        return ["none"]
-    return [code for code in ds["instructions"] if code in instructions.get(iset, {})]
+    return Registry(models, instructions).instructions_for(ds["instructions"], model)
 
 
 def feature_sets(cfg: dict, dataset: str) -> Iterator[tuple[str, str]]:
     """Every (model, instruction) pair extracted for ``dataset``."""
     ds = cfg["datasets"][dataset]
+    registry = registry_of(cfg)
     for model in ds["models"]:
-        for instr in instructions_for(ds, cfg["_models"], cfg["_instructions"], model):
+        for instr in registry.instructions_for(ds["instructions"], model):
             yield model, instr
 
 

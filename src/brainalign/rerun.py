@@ -39,11 +39,12 @@ def job_settings(config: dict, params: dict, section: str) -> dict[str, Any]:
 
 def feature_job_params(cfg: dict, model: str, instruction: str) -> dict[str, Any]:
     """What a feature store depends on: the resolved registry entry and the instruction text."""
-    from brainalign.features.registry import get_model
+    from brainalign.config import registry_of
 
-    entry = get_model(cfg["_models"], model)
+    registry = registry_of(cfg)
+    entry = registry.entry(model)
     iset = entry.get("instruction_set")
-    text = cfg["_instructions"].get(iset, {}).get(instruction) if iset else None
+    text = registry.instructions.get(iset, {}).get(instruction) if iset else None
     return {"entry": entry, "instruction_text": text}
 
 

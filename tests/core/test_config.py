@@ -77,8 +77,8 @@ def test_valid_config_gets_defaults_and_is_not_mutated(root):
     assert syn["seed"] == 0 and syn["n_images"] == 300 and syn["repeats"] == 3
     assert syn["rois"]["EV"]["drivers"][0]["weight"] == 1.0
     assert cfg["datasets"]["demo"]["raw_dir"] == "data"
-    assert set(cfg["_models"]) == set(MODELS["models"])
-    assert cfg["_instructions"]["image"]["VQ1"] == "What is in this image?"
+    assert set(cfg["registry"].models) == set(MODELS["models"])
+    assert cfg["registry"].instructions["image"]["VQ1"] == "What is in this image?"
 
 
 def test_unknown_model_names_key_and_known_models(root):
@@ -177,7 +177,7 @@ def test_feature_sets_and_instructions_for(root):
     assert list(feature_sets(cfg, "demo")) == [("vit-tiny", "none"), ("minilm", "none"), ("llava-tiny", "IC"),
                                                ("audio-llm", "AD")]
     ds = cfg["datasets"]["demo"]
-    assert instructions_for(ds, cfg["_models"], cfg["_instructions"], "minilm") == ["none"]
+    assert instructions_for(ds, cfg["registry"].models, cfg["registry"].instructions, "minilm") == ["none"]
 
 
 def test_ref_name_round_trip():

@@ -17,11 +17,17 @@ import numpy as np
 import pytest
 import torch
 
+from brainalign.features.interface import ExtractionRequest
 from brainalign.features.loading import ModelLoadError
 from brainalign.features.registry import RegistryError
 from brainalign.features.remote import import_adapter, remote_extractor
 
 ADAPTERS = ("mplug_owl_adapter", "merlot_reserve_adapter", "kimi_audio_adapter")
+
+
+def _request(entry: dict, name: str = "m", **settings) -> ExtractionRequest:
+    """The request the runner hands an adapter (remote code allowed, CPU, float32)."""
+    return ExtractionRequest(name, entry, "cpu", torch.float32, allow_remote_code=True, **settings)
 
 
 BLOCK = """
@@ -60,16 +66,16 @@ def test_bare_adapter_names_resolve_to_the_package(name):
 def test_missing_upstream_names_the_environment(name, upstream):
     entry = {"backend": "external", "adapter": f"{name}:build_extractor",
              "environment": "envs/x.yaml", "revision": "a" * 40, "hub_id": "h",
-             "code_revision": "b" * 40, "_instruction": "Describe the image."}
+             "code_revision": "b" * 40}
     with pytest.raises(ModelLoadError, match=rf"envs/x.yaml.*{upstream}"):
-        remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+        remote_extractor(_request(entry, instruction_text="Describe the image."))
 
 
 def test_an_adapter_not_written_names_the_registry_key():
     entry = {"backend": "external", "adapter": "no_such_adapter:build_extractor",
              "environment": "envs/x.yaml", "code_revision": "b" * 40}
     with pytest.raises(RegistryError, match=r"models\.m\.adapter .*not written"):
-        remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+        remote_extractor(_request(entry))
 
 
 @pytest.mark.parametrize("over,key", [({"code_revision": None}, "code_revision"),
@@ -79,7 +85,7 @@ def test_unpinned_external_entries_name_the_key(over, key):
     entry = {"backend": "external", "adapter": "mplug_owl_adapter:build_extractor",
              "hub_id": "org/model", "revision": "a" * 40, "code_revision": "b" * 40, **over}
     with pytest.raises(RegistryError) as err:
-        remote_extractor(entry, "m", "cpu", torch.float32, allow_remote_code=True)
+        remote_extractor(_request(entry))
     assert str(err.value).startswith(f"config/models.yaml: models.m.{key} is ")
     assert "\n" not in str(err.value)
 
@@ -234,15 +240,15 @@ def test_merlot_build_extractor_wiring(monkeypatch):
         "mreserve.preprocess": {"preprocess_image_to_patches": _patchify},
     })
     entry = {"stream": "vision", "input": "video", "layers": "all"}
-    vision = mr.build_extractor(entry, "merlot-reserve-vision", "cpu", torch.float32)
+    vision = mr.build_extractor(_request(entry, "merlot-reserve-vision"))
     assert _Merlot.calls[0] == ("from_pretrained", "base", (12, 20), None)
     assert vision.frames == 8 and vision.input_kind == "video"
     clip = [np.full((8, 8, 3), 51, dtype=np.uint8)] * 8
     pooled = vision.forward(vision.collator([clip]))[0][0, 0]
     assert pooled.tolist() == pytest.approx([0.2] * 4, abs=1e-6)  # mean of 51 / 255
 
-    lang = mr.build_extractor({"stream": "language", "input": "text", "image_grid_size": [18, 32]},
-                              "l", "cpu", torch.float32)
+    lang = mr.build_extractor(_request({"stream": "language", "input": "text",
+                                        "image_grid_size": [18, 32]}, "l"))
     assert _Merlot.calls[-1] == ("from_pretrained", "base", (18, 32), None)
     feats, _ = lang.forward(lang.collator([{"text": "cats", "context": "the"}]))
     spans = _Merlot.calls[-1][1]
@@ -382,9 +388,9 @@ def test_mplug_build_extractor_wiring(monkeypatch):
 
     monkeypatch.setattr(transformers, "AutoTokenizer", _AutoTokenizer)
     entry = {"hub_id": "MAGAer13/mplug-owl-llama-7b", "revision": "b" * 40, "input": "image",
-             "layers": "all", "pooling": "mean", "_instruction": "What is shown?",
-             "_mode": "response", "_max_new_tokens": 3}
-    ex = mo.build_extractor(entry, "mplug-owl-7b", "cpu", torch.float32)
+             "layers": "all", "pooling": "mean"}
+    ex = mo.build_extractor(_request(entry, "mplug-owl-7b", instruction_text="What is shown?",
+                                     mode="response", max_new_tokens=3))
     loads = {c[0]: c for c in _Loader.calls}
     assert loads["_Owl"][1:] == ("MAGAer13/mplug-owl-llama-7b",
                                 {"revision": "b" * 40, "torch_dtype": torch.float32})
@@ -420,10 +426,10 @@ def test_runner_passes_instruction_and_mode_to_remote_entries(monkeypatch):
 
     seen = {}
     monkeypatch.setattr(remote, "remote_extractor",
-                        lambda entry, *a: seen.update(entry) or "extractor")
+                        lambda request: seen.update(request=request) or "extractor")
     entry = {"family": "remote", "backend": "external", "instruction_set": "image"}
-    assert build_extractor(entry, "m", "cpu", torch.float32, "Describe.", "prompt", 5,
-                           True) == "extractor"
-    got = (seen["_instruction"], seen["_mode"], seen["_max_new_tokens"])
+    assert build_extractor(_request(entry, instruction_text="Describe.", mode="prompt",
+                                    max_new_tokens=5)) == "extractor"
+    got = (seen["request"].instruction_text, seen["request"].mode, seen["request"].max_new_tokens)
     assert got == ("Describe.", "prompt", 5)
-    assert "_mode" not in entry  # the registry entry itself is left as it was
+    assert entry == {"family": "remote", "backend": "external", "instruction_set": "image"}  # left as it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ def test_changed_stimuli_or_parameters_miss_the_cache(extract, dataset, tmp_path
     table.drop(index=table.index[table.modality == "word"][-1]).to_csv(fewer, sep="\t", index=False)
     with pytest.raises(AssertionError, match="model was loaded"):  # other stimuli
         runner.extract_features(fewer, root, "minilm", "none", tmp_path / "c.zarr",
-                                models_yaml=runner.Path(__file__).parents[2] / "config" / "models.yaml",
+                                models_yaml=Path(__file__).parents[2] / "config" / "models.yaml",
                                 device="cpu", feature_cache=cache)
     assert len(list(cache.glob("*.zarr"))) == 1
 

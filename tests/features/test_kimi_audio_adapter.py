@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from scipy.io import wavfile
 
+from brainalign.features.interface import ExtractionRequest
 from brainalign.features.remote import remote_extractor
 
 ka = importlib.import_module("brainalign.features.adapters.kimi_audio_adapter")
@@ -156,10 +158,12 @@ def test_build_extractor_fetches_the_pinned_snapshot(monkeypatch):
         monkeypatch.setitem(sys.modules, name, mod)
     entry = {"backend": "external", "adapter": "kimi_audio_adapter:build_extractor",
              "hub_id": "moonshotai/Kimi-Audio-7B-Instruct", "revision": "c" * 40,
-             "code_revision": "d" * 40, "_instruction": "Describe this audio in detail.",
-             "_mode": "prompt"}
-    ex = remote_extractor(entry, "kimi-audio-7b", "cpu", torch.float32, allow_remote_code=True)
+             "code_revision": "d" * 40}
+    request = ExtractionRequest("kimi-audio-7b", entry, "cpu", torch.float32,
+                                instruction_text="Describe this audio in detail.", mode="prompt",
+                                allow_remote_code=True)
+    ex = remote_extractor(request)
     assert fetched == [("moonshotai/Kimi-Audio-7B-Instruct", "c" * 40), ("/snap", False)]
     assert ex.mode == "prompt" and ex.input_kind == "audio" and ex.rate == 16000
     with pytest.raises(ValueError, match="instruction"):
-        ka.build_extractor({**entry, "_instruction": None}, "k", "cpu", torch.float32)
+        ka.build_extractor(replace(request, name="k", instruction_text=None))

@@ -1,7 +1,7 @@
 """Every MLLM architecture (image, video, audio) runs through extract_features on CPU.
 
 Each is a tiny randomly initialised instance of the real transformers class, with a
-processor built locally (brainalign.features.mllm_tiny).
+processor built locally (tests/features/tiny_mllms.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign.features.mllm_tiny import BUILDERS, tiny_entry, write_tiny_registry
+from tiny_mllms import BUILDERS, tiny_entry, write_tiny_registry
+
 from brainalign.stores import json_attr
 
 FIRST_CODE = {"image": "IC", "video": "AR1", "audio": "AU1"}

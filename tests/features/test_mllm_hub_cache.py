@@ -11,8 +11,9 @@ import pytest
 import torch
 import yaml
 
+from tiny_mllms import tiny_entry
+
 from brainalign.features.loading import load_hf
-from brainalign.features.mllm_tiny import tiny_entry
 
 COMMIT = "0123abc"
 HUB = {"family": "mllm_image", "input": "image", "instruction_set": "image",

@@ -7,18 +7,19 @@ import pytest
 import torch
 
 from brainalign.features.extractors import to_device
+from tiny_mllms import tiny_entry
+
 from brainalign.features.inputs import decode, read_table, select_stimuli
-from brainalign.features.mllm_tiny import tiny_entry
+from brainalign.features.interface import ExtractionRequest
 from brainalign.features.runner import build_extractor
 
 NEVER = 10**6  # a token id no tiny model can produce
 
 
 def _extractor(arch: str, mode: str = "response", max_new_tokens: int = 4):
-    entry = tiny_entry(arch)
-    entry["_name"] = arch
-    return build_extractor(entry, arch, torch.device("cpu"), torch.float32, "Describe it.",
-                           mode, max_new_tokens, False)
+    return build_extractor(ExtractionRequest(arch, tiny_entry(arch), torch.device("cpu"),
+                                             torch.float32, instruction_text="Describe it.",
+                                             mode=mode, max_new_tokens=max_new_tokens))
 
 
 def _batch(ex, dataset, n: int = 2) -> dict:

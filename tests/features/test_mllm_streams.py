@@ -1,7 +1,7 @@
 """MLLM tower streams (vision, audio): every tower hidden state, no instruction.
 
 Each architecture is a tiny randomly initialised instance of the real transformers
-class (brainalign.features.mllm_tiny). The reference is computed here, one stimulus
+class (tests/features/tiny_mllms.py). The reference is computed here, one stimulus
 at a time, from the tower as the MLLM itself calls it.
 """
 
@@ -14,13 +14,14 @@ import pytest
 import torch
 import yaml
 
+from tiny_mllms import BUILDERS, tiny_entry
+
 from brainalign.config import instructions_for, read_instructions, read_models
 from brainalign.features import extract_features
 from brainalign.features.extractors import to_device
 from brainalign.features.inputs import decode, read_table, select_stimuli
 from brainalign.features.loading import load_hf
 from brainalign.features.mllm import MLLMCollator, render_prompt
-from brainalign.features.mllm_tiny import BUILDERS, tiny_entry
 from brainalign.features.mllm_towers import find_tower
 from brainalign.features.registry import RegistryError, check_entry, load_registry
 

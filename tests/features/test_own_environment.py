@@ -28,14 +28,16 @@ import os
 import sys
 
 
-def build_extractor(entry, name, device, dtype):
+def build_extractor(request):
     if sys.prefix != os.environ["STANDIN_PREFIX"]:
         raise RuntimeError(f"stand-in adapter ran in {sys.prefix}")
+    from dataclasses import replace
+
     from brainalign.features.registry import get_model, load_registry
     from brainalign.features.runner import build_extractor as build
 
     vit = get_model(load_registry(os.environ["STANDIN_MODELS"]), "vit-tiny")
-    return build(vit, "vit-tiny", device, dtype, None, "none", 1, False)
+    return build(replace(request, name="vit-tiny", entry=vit))
 '''
 
 

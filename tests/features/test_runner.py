@@ -10,9 +10,11 @@ import pytest
 import torch
 import yaml
 
-from brainalign.features import runner
+from tiny_mllms import tiny_registry
+
+from brainalign.features import cache, resources, runner
 from brainalign.features.mllm import MLLMExtractor
-from brainalign.features.mllm_tiny import tiny_registry
+from brainalign.features.partial_store import PartialStore
 from brainalign.features.registry import get_model, load_registry
 from brainalign.stores import json_attr, read_store
 
@@ -64,7 +66,7 @@ def test_resume_after_crash(dataset, tmp_path, registry, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _run(dataset, out, registry)
     assert not out.exists()  # no finished store
-    partial = runner.PartialStore(out.parent / f".{out.name}.partial", _key_of(out), 5, 2)
+    partial = PartialStore(out.parent / f".{out.name}.partial", _key_of(out), 5, 2)
     assert partial.done().tolist() == [True, True, False, False, False]
 
     counter = Counter(monkeypatch)
@@ -146,16 +148,16 @@ def test_worker_processes_give_the_same_store(dataset, tmp_path, registry):
 
 
 def test_workers_and_resources():
-    assert runner.resolve_workers("auto", torch.device("cpu")) == 0
-    assert runner.resolve_workers("auto", torch.device("cuda")) >= 1
-    assert runner.resolve_workers(3, torch.device("cpu")) == 3
+    assert resources.resolve_workers("auto", torch.device("cpu")) == 0
+    assert resources.resolve_workers("auto", torch.device("cuda")) >= 1
+    assert resources.resolve_workers(3, torch.device("cpu")) == 3
     registry = load_registry(REPO / "config" / "models.yaml")
     floors = {"gpu": 0, "mem_mb": 8000, "runtime": 120}
-    big = runner.job_resources(get_model(registry, "llava-1.5-7b"), floors)
+    big = resources.job_resources(get_model(registry, "llava-1.5-7b"), floors)
     assert big["gpu"] == 1 and big["mem_mb"] > 14000 and big["threads"] > 1
-    tiny = runner.job_resources(get_model(registry, "llava-tiny"), floors)
+    tiny = resources.job_resources(get_model(registry, "llava-tiny"), floors)
     assert tiny == {"gpu": 0, "mem_mb": 8000, "runtime": 120, "threads": 1}
-    on_cpu = runner.job_resources(get_model(registry, "llava-1.5-7b"), {**floors, "device": "cpu"})
+    on_cpu = resources.job_resources(get_model(registry, "llava-1.5-7b"), {**floors, "device": "cpu"})
     assert on_cpu["gpu"] == 0 and on_cpu["runtime"] > big["runtime"]
 
 
@@ -169,22 +171,22 @@ def test_resolved_revision_of_a_cached_snapshot(tmp_path, monkeypatch):
     (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc123")
-    assert runner.resolved_revision({"hub_id": "org/m", "revision": "main"}) == "abc123"
-    assert runner.resolved_revision({"hub_id": "org/other", "revision": "main"}) == ""
-    assert runner.resolved_revision({"config": {"model_type": "llava"}}) == ""
+    assert cache.resolved_revision({"hub_id": "org/m", "revision": "main"}) == "abc123"
+    assert cache.resolved_revision({"hub_id": "org/other", "revision": "main"}) == ""
+    assert cache.resolved_revision({"config": {"model_type": "llava"}}) == ""
 
 
 def test_rule_features_and_threads_of_loader_workers():
     models = REPO / "config" / "models.yaml"
     cfg = {"device": "auto", "batch_size": 4, "num_workers": "auto", "gpu": 0, "mem_mb": 8000,
            "runtime": 120}
-    big = runner.rule_features(cfg)
+    big = resources.rule_features(cfg)
     assert "gpu" not in big and "mem_mb" not in big and big["batch_size"] == 4
     assert big["num_workers"] == "auto"
     # a GPU job gets cores for its loader workers, a CPU job only its main process
-    assert runner.rule_resources(models, "llava-1.5-7b", cfg)["threads"] > 1
-    assert runner.rule_resources(models, "llava-tiny", cfg)["threads"] == 1
+    assert resources.rule_resources(models, "llava-1.5-7b", cfg)["threads"] > 1
+    assert resources.rule_resources(models, "llava-tiny", cfg)["threads"] == 1
     # an explicit worker count sizes the job
     fixed = {**cfg, "num_workers": 2}
-    assert runner.rule_resources(models, "llava-1.5-7b", fixed)["threads"] == 3
-    assert runner.rule_features(fixed)["num_workers"] == 2
+    assert resources.rule_resources(models, "llava-1.5-7b", fixed)["threads"] == 3
+    assert resources.rule_features(fixed)["num_workers"] == 2

@@ -46,7 +46,7 @@ def actual(cfg: dict[str, Any], key: str, want: Any) -> Any:
         "nested_cv": lambda: int(enc.get("outer_folds", 0)) > 0,
         "ceiling": lambda: "nsd" if ds["kind"] == "nsd" else block["ceiling"],
         "alphas": lambda: {k: enc["alphas"][k] for k in want},
-        "hub_ids": lambda: {m: cfg["_models"][m].get("hub_id") for m in want},
+        "hub_ids": lambda: {m: cfg["registry"].models[m].get("hub_id") for m in want},
         "residual_targets": lambda: sorted({r["target"]["model"] for r in cfg["residual"]}),
     }
     if key in simple:

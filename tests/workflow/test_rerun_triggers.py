@@ -112,7 +112,7 @@ def test_5_instruction_text_is_a_dependency_of_the_feature_store(tiny):
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     loaded = load_config(cfg, ROOT)
     before = feature_job_params(loaded, "llava-tiny", "IC")
-    loaded["_instructions"]["image"]["IC"] = "Describe the picture in one word."
+    loaded["registry"].instructions["image"]["IC"] = "Describe the picture in one word."
     after = feature_job_params(loaded, "llava-tiny", "IC")
     assert before["instruction_text"] != after["instruction_text"]
     assert after["instruction_text"] == "Describe the picture in one word."

@@ -38,9 +38,12 @@ import yaml
 from PIL import Image
 
 from brainalign.features import loading, runner
+from brainalign.features.cache import package_versions
 from brainalign.features.inputs import load_image
+from brainalign.features.local_processors import LLAVA_TEMPLATE, token_ids
 from brainalign.features.mllm import render_prompt
-from brainalign.features.mllm_tiny import LLAVA_TEMPLATE, tiny_entry
+from brainalign.features.registry import load_instructions
+from brainalign.features.resources import resolve_device, resolve_dtype
 from brainalign.stores import json_attr, read_store
 
 HERE = Path(__file__).resolve().parent
@@ -48,33 +51,47 @@ REPO = HERE.parents[1]
 INSTRUCTION = "IC"
 
 
-def llava_7b_entry() -> dict[str, Any]:
-    """LLaVA-1.5-7B (CLIP ViT-L/14-336 + Vicuna-7B) with random weights; local processor."""
-    tok = {"factory": "brainalign.features.mllm_tiny:byte_tokenizer", "cls": "LlamaTokenizerFast",
-           "specials": ["<image>"], "add_bos": True}
-    image_token = 256 + 4  # byte_tokenizer: 256 bytes, 4 base specials, then <image>
+# LLaVA-1.5-7B (CLIP ViT-L/14-336 + Vicuna-7B) and a CPU-sized model of the same architecture
+SIZES = {
+    "7b": {"vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                          num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768),
+           "text": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                        num_attention_heads=32, num_key_value_heads=32, vocab_size=32064,
+                        max_position_embeddings=4096),
+           "dtype": "auto"},
+    "tiny": {"vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, image_size=32, patch_size=8, projection_dim=32),
+             "text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                          num_attention_heads=4, num_key_value_heads=2, vocab_size=384,
+                          max_position_embeddings=2048, initializer_range=0.5),
+             "dtype": "float32"},
+}
+
+
+def llava_entry(size: str) -> dict[str, Any]:
+    """A LLaVA-1.5 model of ``size`` (:data:`SIZES`) with random weights; local processor."""
+    tok = {"factory": "brainalign.features.local_processors:byte_tokenizer",
+           "cls": "LlamaTokenizerFast", "specials": ["<image>"], "add_bos": True}
+    ids = token_ids(("<image>",))
+    dims = SIZES[size]
+    patch, image_size = dims["vision"]["patch_size"], dims["vision"]["image_size"]
     return {
         "family": "mllm_image", "input": "image", "instruction_set": "image", "init": "random",
-        "seed": 0, "dtype": "auto", "layers": "all", "pooling": "mean",
+        "seed": 0, "dtype": dims["dtype"], "layers": "all", "pooling": "mean",
         "model_class": "LlavaForConditionalGeneration",
         "config": {
-            "model_type": "llava", "image_token_index": image_token, "vision_feature_layer": -2,
+            "model_type": "llava", "image_token_index": ids["<image>"], "vision_feature_layer": -2,
             "vision_feature_select_strategy": "default", "projector_hidden_act": "gelu",
-            "vision_config": {"model_type": "clip_vision_model", "hidden_size": 1024,
-                              "intermediate_size": 4096, "num_hidden_layers": 24,
-                              "num_attention_heads": 16, "image_size": 336, "patch_size": 14,
-                              "projection_dim": 768},
-            "text_config": {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
-                            "num_hidden_layers": 32, "num_attention_heads": 32,
-                            "num_key_value_heads": 32, "vocab_size": 32064,
-                            "max_position_embeddings": 4096, "pad_token_id": 258,
-                            "bos_token_id": 256, "eos_token_id": 257},
+            "vision_config": {"model_type": "clip_vision_model", **dims["vision"]},
+            "text_config": {"model_type": "llama", **dims["text"], "pad_token_id": ids["<pad>"],
+                            "bos_token_id": ids["<s>"], "eos_token_id": ids["</s>"]},
         },
-        "processor": {"class": "LlavaProcessor", "patch_size": 14, "num_additional_image_tokens": 1,
+        "processor": {"class": "LlavaProcessor", "patch_size": patch,
+                      "num_additional_image_tokens": 1,
                       "vision_feature_select_strategy": "default", "chat_template": LLAVA_TEMPLATE,
                       "image_processor": {"class": "CLIPImageProcessor",
-                                          "size": {"shortest_edge": 336},
-                                          "crop_size": {"height": 336, "width": 336}},
+                                          "size": {"shortest_edge": image_size},
+                                          "crop_size": {"height": image_size, "width": image_size}},
                       "tokenizer": tok},
     }
 
@@ -146,7 +163,7 @@ class Flops:
 def baseline(model, processor, entry, paths: list[Path], dev, dtype, mode: str,
              max_new_tokens: int) -> dict[str, Any]:
     """Plain per-stimulus loop at batch size 1 (forward, or generate with hidden states)."""
-    _, prompt = render_prompt(processor, entry, runner.load_instructions(
+    _, prompt = render_prompt(processor, entry, load_instructions(
         REPO / "config" / "instructions.yaml")["image"][INSTRUCTION])
     tok = processor.tokenizer
     tokens = 0
@@ -208,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--report", type=Path, help="JSON report (default workflow/bench/reports/...)")
     p.add_argument("--workdir", type=Path, help="where stimuli and stores go (default: a temp dir)")
     args = p.parse_args(argv)
-    dev = runner.resolve_device(args.device)
+    dev = resolve_device(args.device)
     gpu = dev.type == "cuda"
     args.n = args.n or (2048 if gpu else 256)
     args.baseline_n = min(args.baseline_n or 64, args.n)
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="extract_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    entry = llava_7b_entry() if args.size == "7b" else {**tiny_entry("llava"), "instruction_set": "image"}
+    entry = llava_entry(args.size)
     entry["dtype"] = "auto"
     registry = work / "models.yaml"
     registry.write_text(yaml.safe_dump({"models": {"bench-llava": entry}}))
@@ -232,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cached = functools.lru_cache(maxsize=None)(
         lambda name, dtype, remote: original(entry, name, dtype, remote))
     loading.load_hf = lambda e, name, dtype, remote: cached(name, dtype, remote)
-    tdtype = runner.resolve_dtype("auto", dev)
+    tdtype = resolve_dtype("auto", dev)
     t0 = time.perf_counter()
     model, processor = cached("bench-llava", tdtype, False)
     model.to(dev)
@@ -267,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "build_seconds": build_s, "matmul_peak_tflops": peak,
         "n": args.n, "baseline_n": args.baseline_n, "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens, "image_size": size,
-        "versions": runner.package_versions(), "results": results,
+        "versions": package_versions(), "results": results,
     }
     path = args.report or HERE / "reports" / f"extract_bench_{args.size}_{dev.type}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,13 @@ from snakemake.logging import logger
 from brainalign.config import (
     feature_sets,
     ref_name,
+    registry_of,
     remote_code_problems,
     resource_path,
 )
 from brainalign.features.environment import model_environment
 from brainalign.features.lock import lock_path, read_lock, unpinned
-from brainalign.features.runner import rule_resources
+from brainalign.features.resources import rule_resources
 from brainalign.figure_sets import (
     figure_caption,
     figure_spec,

@@ -1,6 +1,6 @@
 # Model features: every layer of one model for one instruction, in one GPU job.
 # Threads and resources come from the model's registry entry
-# (brainalign.features.runner.job_resources): gpu=1 for GPU-class models, host memory
+# (brainalign.features.resources.job_resources): gpu=1 for GPU-class models, host memory
 # for the weights, runtime, and threads for the DataLoader workers, so a cluster
 # profile (workflow/profiles/slurm) can place the job.
 
@@ -8,7 +8,7 @@
 MODELS_YAML = PROJECT / config["models_registry"]
 MODELS_LOCK = os.path.relpath(lock_path(MODELS_YAML))
 _unpinned = unpinned(
-    config["_models"],
+    registry_of(config).models,
     [m for d in config["datasets"].values() for m in d["models"]],
     MODELS_YAML,
 )

@@ -44,7 +44,7 @@ rule stats:
         "../../envs/analysis.yaml"
     params:
         stats=config["stats"],
-        registry=config["_models"],
+        registry=registry_of(config).models,
         dataset="{dataset}",
     script:
         "../scripts/stats.py"
@@ -73,7 +73,7 @@ rule figure:
         caption=lambda wc: figure_caption(config, wc.dataset, wc.figure),
         figures=config["figures"],
         stats=config["stats"],
-        registry=config["_models"],
+        registry=registry_of(config).models,
         dataset="{dataset}",
         all_sets=[
             list(fs) for d in config["datasets"] for fs in feature_sets(config, d)
@@ -105,7 +105,7 @@ rule headlines:
             for h in config["headlines"]
             if h.get("dataset", wc.dataset) == wc.dataset
         ],
-        registry=config["_models"],
+        registry=registry_of(config).models,
         dataset="{dataset}",
     script:
         "../scripts/headlines.py"

@@ -7,7 +7,7 @@ from brainalign.config import project_root
 from brainalign.envs import env_python
 from brainalign.features.environment import extract_in
 from brainalign.features.registry import RegistryError
-from brainalign.features.runner import rule_features
+from brainalign.features.resources import rule_features
 from brainalign.logs import snakemake_log
 from brainalign.rerun import job_settings
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import select_layers
+from brainalign.features.interface import Extractor
 from brainalign.features.loading import ModelLoadError
 from brainalign.features.pooling import pool
 
@@ -79,17 +80,16 @@ class OpenClipCollator:
         return {"pixel_values": torch.stack([self.preprocess(im) for im in raws])}
 
 
-class OpenClipExtractor:
+class OpenClipExtractor(Extractor):
     """Hidden states of every block of an open_clip vision tower."""
 
     def __init__(self, entry: dict[str, Any], name: str, device, dtype):
         if entry["input"] != "image":
             raise ValueError(f"model {name!r}: open_clip towers take input: image")
+        super().__init__(entry, device, dtype)
         model, self.preprocess = build_open_clip(entry, name)
         self.visual = model.visual.to(device=device, dtype=dtype).eval()
         del model  # the text tower is not needed
-        self.entry, self.device, self.dtype = entry, device, dtype
-        self.input_kind = "image"
         self.collator = OpenClipCollator(self.preprocess)
 
     @torch.inference_mode()

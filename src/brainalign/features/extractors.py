@@ -1,23 +1,56 @@
-"""Family extractors: turn a batch of decoded stimuli into pooled per-layer features.
+"""Encoders of transformers (image, video, audio, text) and helpers every family shares.
 
-Every extractor exposes the same small interface used by the runner:
-
-* ``collator``: a picklable callable (list of decoded stimuli -> model inputs) that
-  runs in DataLoader worker processes, so preprocessing overlaps the forward pass;
-* ``forward(batch)`` -> ``(features[layer, batch, unit] float32 numpy, texts|None)``;
-* ``attrs()``: what the store records (prompt template, preprocessing, ...).
+Every family implements :class:`brainalign.features.interface.Extractor`; the encoder
+families' batches are :class:`EncoderBatch` (model inputs plus what pooling needs)
+or, for audio in context, :class:`GroupedBatch`.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from brainalign.features.interface import Extractor
 from brainalign.features.pooling import pool
+
+
+@dataclass
+class EncoderBatch:
+    """Model inputs of a batch and what pooling needs besides them.
+
+    ``pool_mask``: tokens to pool (text: the word's own tokens); ``n_samples``: real
+    samples of each audio input (padding excluded); ``window_samples``: samples of each
+    row's own window at the end of an audio input in context.
+    """
+
+    inputs: dict[str, Any]
+    pool_mask: torch.Tensor | None = None
+    n_samples: torch.Tensor | None = None
+    window_samples: torch.Tensor | None = None
+
+    def pin_memory(self) -> EncoderBatch:
+        """Page-locked copy of the tensors (DataLoader ``pin_memory``)."""
+        def pin(v: Any) -> Any:
+            return v.pin_memory() if isinstance(v, torch.Tensor) else v
+
+        return EncoderBatch({k: pin(v) for k, v in self.inputs.items()}, pin(self.pool_mask),
+                            pin(self.n_samples), pin(self.window_samples))
+
+
+@dataclass
+class GroupedBatch:
+    """Sub-batches of equal input length: ``(positions in the batch, sub-batch)`` each."""
+
+    groups: list[tuple[list[int], EncoderBatch]] = field(default_factory=list)
+    size: int = 0
+
+    def pin_memory(self) -> GroupedBatch:
+        return GroupedBatch([(idx, sub.pin_memory()) for idx, sub in self.groups], self.size)
 
 
 def select_layers(n_states: int, layers: Any) -> list[int]:
@@ -72,22 +105,21 @@ class Collator:
         self.text_max_length = text_max_length
         self.call_kwargs = dict(call_kwargs or {})  # registry ``processor_kwargs``
 
-    def __call__(self, raws: list[Any]) -> dict[str, Any]:
+    def __call__(self, raws: list[Any]) -> EncoderBatch | GroupedBatch:
         p, kw = self.processor, self.call_kwargs
         if self.input_kind == "image":
-            return dict(p(images=raws, return_tensors="pt", **kw))
+            return EncoderBatch(dict(p(images=raws, return_tensors="pt", **kw)))
         if self.input_kind == "video":
-            return dict(p(raws, return_tensors="pt", **kw))
+            return EncoderBatch(dict(p(raws, return_tensors="pt", **kw)))
         if self.input_kind == "audio":
             if raws and isinstance(raws[0], dict):
                 return self._audio_in_context(raws)
             kw = {"padding": True, **kw}  # e.g. Whisper needs padding: max_length (30 s)
-            batch = dict(p(raws, sampling_rate=self.rate, return_tensors="pt", **kw))
-            batch["_n_samples"] = torch.tensor([len(r) for r in raws])
-            return batch
+            return EncoderBatch(dict(p(raws, sampling_rate=self.rate, return_tensors="pt", **kw)),
+                                n_samples=torch.tensor([len(r) for r in raws]))
         return self._text(raws)
 
-    def _audio_in_context(self, raws: list[dict[str, Any]]) -> dict[str, Any]:
+    def _audio_in_context(self, raws: list[dict[str, Any]]) -> GroupedBatch:
         """Audio with context: one unpadded sub-batch per input length.
 
         Inputs of equal length need no padding, so each stimulus' features do not
@@ -99,11 +131,11 @@ class Collator:
         out = []
         for idx in groups.values():
             sub = self([raws[i]["audio"] for i in idx])
-            sub["_window_samples"] = torch.tensor([int(raws[i]["window_samples"]) for i in idx])
-            out.append((idx, sub))
-        return {"_groups": out, "_size": len(raws)}
+            window = torch.tensor([int(raws[i]["window_samples"]) for i in idx])
+            out.append((idx, replace(sub, window_samples=window)))
+        return GroupedBatch(out, len(raws))
 
-    def _text(self, raws: list[dict[str, str]]) -> dict[str, Any]:
+    def _text(self, raws: list[dict[str, str]]) -> EncoderBatch:
         tok = self.processor
         texts, spans = [], []
         for r in raws:
@@ -128,18 +160,15 @@ class Collator:
                 mask[i] &= (e > span[0]) & (s < span[1]) & (e > s)
             if not mask[i].any():  # empty text: fall back to all real tokens
                 mask[i] = enc["attention_mask"][i].bool()
-        enc = dict(enc)
-        enc["_pool_mask"] = mask
-        return enc
+        return EncoderBatch(dict(enc), pool_mask=mask)
 
 
-class EncoderExtractor:
+class EncoderExtractor(Extractor):
     """Image, video, audio and text encoders from transformers (one forward pass)."""
 
     def __init__(self, model, processor, entry: dict[str, Any], device, dtype):
-        self.model, self.processor, self.entry = model, processor, entry
-        self.device, self.dtype = device, dtype
-        self.input_kind = entry["input"]
+        super().__init__(entry, device, dtype)
+        self.model, self.processor = model, processor
         fe = getattr(processor, "feature_extractor", processor)
         self.rate = int(entry.get("sampling_rate") or getattr(fe, "sampling_rate", 16000) or 16000)
         cfg = getattr(model, "config", None)
@@ -162,17 +191,16 @@ class EncoderExtractor:
     def _net(self):
         return getattr(self.model, self.submodule) if self.submodule else self.model
 
-    def _frames_mask(self, batch: dict[str, Any], n_tokens: int) -> torch.Tensor | None:
+    def _frames_mask(self, batch: EncoderBatch, n_tokens: int) -> torch.Tensor | None:
         """Mask of real (unpadded) time frames of an audio encoder's output.
 
-        With ``_window_samples`` (audio in context) only the frames of the current
+        With ``window_samples`` (audio in context) only the frames of the current
         window, the last ``window / input`` fraction of the real frames, are kept.
         """
-        n = batch.get("_n_samples")
+        n, window = batch.n_samples, batch.window_samples
         if n is None:
             return None
-        window = batch.get("_window_samples")
-        if "input_features" in batch and hasattr(self.model.config, "max_source_positions"):
+        if "input_features" in batch.inputs and hasattr(self.model.config, "max_source_positions"):
             hop = getattr(getattr(self.processor, "feature_extractor", self.processor), "hop_length", 160)
             lengths = torch.tensor([math.ceil(int(x) / hop / 2) for x in n])
         elif hasattr(self.model, "_get_feat_extract_output_lengths"):
@@ -196,29 +224,23 @@ class EncoderExtractor:
         return mask
 
     @torch.inference_mode()
-    def forward(self, batch: dict[str, Any]) -> tuple[np.ndarray, None]:
-        if "_groups" in batch:  # audio in context: sub-batches of equal input length
+    def forward(self, batch: EncoderBatch | GroupedBatch) -> tuple[np.ndarray, None]:
+        if isinstance(batch, GroupedBatch):  # audio in context: sub-batches of equal input length
             out: np.ndarray | None = None
-            for idx, sub in batch["_groups"]:
+            for idx, sub in batch.groups:
                 feats, _ = self.forward(sub)
                 if out is None:
-                    out = np.empty((feats.shape[0], batch["_size"], feats.shape[2]), np.float32)
+                    out = np.empty((feats.shape[0], batch.size, feats.shape[2]), np.float32)
                 out[:, idx] = feats
             return out, None
-        batch = dict(batch)
-        mask = batch.pop("_pool_mask", None)
-        n_samples = batch.pop("_n_samples", None)
-        window = batch.pop("_window_samples", None)
-        inputs = to_device({k: v for k, v in batch.items() if k not in self._drop},
+        inputs = to_device({k: v for k, v in batch.inputs.items() if k not in self._drop},
                            self.device, self.dtype)
         out = self._net()(**inputs, output_hidden_states=True)
         states = out.hidden_states
         keep = select_layers(len(states), self.entry.get("layers", "all"))
-        if mask is None and n_samples is not None:
-            extra = {"_n_samples": n_samples}
-            if window is not None:
-                extra["_window_samples"] = window
-            mask = self._frames_mask({**batch, **extra}, states[0].shape[1])
+        mask = batch.pool_mask
+        if mask is None and batch.n_samples is not None:
+            mask = self._frames_mask(batch, states[0].shape[1])
         pooled = [pool(states[i], mask, self.entry.get("pooling", "mean")) for i in keep]
         return torch.stack(pooled).float().cpu().numpy(), None
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import select_layers
+from brainalign.features.interface import Extractor
 from brainalign.features.loading import ModelLoadError
 from brainalign.features.melspec import fbank
 from brainalign.features.pooling import pool
@@ -189,12 +190,11 @@ class ImageBindCollator:
 # --------------------------------------------------------------------------- extractor
 
 
-class ImageBindExtractor:
+class ImageBindExtractor(Extractor):
     """Per-block trunk states (or output embeddings) of ImageBind's modality towers."""
 
     def __init__(self, entry: dict[str, Any], name: str, device, dtype):
-        self.entry, self.device, self.dtype = entry, device, dtype
-        self.input_kind = entry["input"]
+        super().__init__(entry, device, dtype)
         if self.input_kind not in DEFAULT_STREAM:
             raise ValueError(f"model {name!r}: ImageBind takes image, video, audio or audiovisual")
         self.stream = entry.get("stream") or DEFAULT_STREAM[self.input_kind]

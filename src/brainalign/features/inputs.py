@@ -25,12 +25,12 @@ import os
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-TABLE_COLUMNS = ("stimulus_id", "modality", "path", "text", "run", "onset", "duration", "split")
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 
 
 class StimulusError(ValueError):
@@ -63,7 +63,7 @@ def read_table(stimuli_tsv: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in ("stimulus_id", "modality") if c not in table.columns]
     if missing:
         raise StimulusError(f"{path}: stimulus table lacks columns {missing}")
-    for col in TABLE_COLUMNS:
+    for col in STIMULUS_COLUMNS:
         if col not in table.columns:
             table[col] = ""
     if table["stimulus_id"].duplicated().any():
@@ -76,6 +76,77 @@ def _num(value: str) -> float:
     return float(value) if str(value).strip() not in ("", "nan", "NaN") else float("nan")
 
 
+def _basic(row: pd.Series, **kw: Any) -> Stimulus:
+    return Stimulus(stimulus_id=row["stimulus_id"], run=row["run"], onset=_num(row["onset"]),
+                    duration=_num(row["duration"]), modality=row["modality"], **kw)
+
+
+Rows = dict[str, pd.DataFrame]  # the table's rows by modality
+
+
+def _images(by_mod: Rows, **_: Any) -> list[Stimulus]:
+    rows = by_mod.get("image", by_mod.get("frame"))
+    if rows is None:
+        raise StimulusError("image models need 'image' or 'frame' rows; the table has none")
+    return [_basic(r, paths=[r["path"]], text=r["text"]) for _, r in rows.iterrows()]
+
+
+def _audio(by_mod: Rows, context_s: float | None = None, **_: Any) -> list[Stimulus]:
+    rows = by_mod.get("audio")
+    if rows is None:
+        raise StimulusError("audio models need 'audio' rows; the table has none")
+    out = [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
+    return _audio_context(out, float(context_s)) if context_s else out
+
+
+def _clips(by_mod: Rows, **_: Any) -> list[Stimulus]:
+    clips, frames = by_mod.get("clip"), by_mod.get("frame")
+    if clips is None or frames is None:
+        raise StimulusError("video models need 'clip' and 'frame' rows; the table lacks one")
+    frames = frames.assign(_onset=frames["onset"].map(_num)).sort_values(["run", "_onset"])
+    per_run = {run: g for run, g in frames.groupby("run", sort=False)}
+    out = []
+    for _, r in clips.iterrows():
+        start, dur = _num(r["onset"]), _num(r["duration"])
+        g = per_run.get(r["run"])
+        inside = [] if g is None else g[(g["_onset"] >= start) & (g["_onset"] < start + dur)]
+        if len(inside) == 0:
+            raise StimulusError(
+                f"clip {r['stimulus_id']!r} (run {r['run']!r}, [{start}, {start + dur})) "
+                "contains no frame rows"
+            )
+        out.append(_basic(r, paths=list(inside["path"])))
+    return out
+
+
+def _texts(by_mod: Rows, context_words: int = 20, **_: Any) -> list[Stimulus]:
+    words = by_mod.get("word")
+    if words is None:
+        images = by_mod.get("image")
+        if images is None:
+            raise StimulusError("text models need 'word' rows or captioned 'image' rows")
+        return [_basic(r, text=r["text"]) for _, r in images.iterrows()]
+    words = words.assign(_onset=words["onset"].map(_num))
+    out = []
+    for _, g in words.groupby("run", sort=False):
+        g = g.sort_values("_onset", kind="stable")
+        tokens = list(g["text"])
+        for i, (_, r) in enumerate(g.iterrows()):
+            ctx = " ".join(tokens[max(0, i - context_words) : i]) if context_words else ""
+            out.append(_basic(r, text=r["text"], context=ctx))
+    return out
+
+
+SELECTORS: dict[str, Callable[..., list[Stimulus]]] = {
+    "image": _images,
+    "video": _clips,
+    "audio": _audio,
+    "audiovisual": lambda by_mod, **_: _pair_audio(_clips(by_mod), by_mod.get("audio")),
+    "video_text": lambda by_mod, **_: _pair_words(_clips(by_mod), by_mod.get("word")),
+    "text": _texts,
+}
+
+
 def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20,
                    context_s: float | None = None) -> list[Stimulus]:
     """Rows of ``table`` that a model with ``input_kind`` consumes, as :class:`Stimulus`.
@@ -83,71 +154,13 @@ def select_stimuli(table: pd.DataFrame, input_kind: str, context_words: int = 20
     ``context_s`` (audio only): seconds of audio input per row, the row's own window
     included (None: the row alone).
     """
-    by_mod = {m: g for m, g in table.groupby("modality", sort=False)}
-
-    def _basic(row: pd.Series, **kw: Any) -> Stimulus:
-        return Stimulus(
-            stimulus_id=row["stimulus_id"],
-            run=row["run"],
-            onset=_num(row["onset"]),
-            duration=_num(row["duration"]),
-            modality=row["modality"],
-            **kw,
+    if input_kind not in SELECTORS:
+        raise StimulusError(
+            f"unknown input kind {input_kind!r}; allowed: image, video, audio, audiovisual, "
+            "video_text, text"
         )
-
-    if input_kind == "image":
-        rows = by_mod.get("image", by_mod.get("frame"))
-        if rows is None:
-            raise StimulusError("image models need 'image' or 'frame' rows; the table has none")
-        return [_basic(r, paths=[r["path"]], text=r["text"]) for _, r in rows.iterrows()]
-    if input_kind == "audio":
-        rows = by_mod.get("audio")
-        if rows is None:
-            raise StimulusError("audio models need 'audio' rows; the table has none")
-        out = [_basic(r, paths=[r["path"]]) for _, r in rows.iterrows()]
-        return _audio_context(out, float(context_s)) if context_s else out
-    if input_kind == "audiovisual":
-        return _pair_audio(select_stimuli(table, "video"), by_mod.get("audio"))
-    if input_kind == "video_text":
-        return _pair_words(select_stimuli(table, "video"), by_mod.get("word"))
-    if input_kind == "video":
-        clips, frames = by_mod.get("clip"), by_mod.get("frame")
-        if clips is None or frames is None:
-            raise StimulusError("video models need 'clip' and 'frame' rows; the table lacks one")
-        frames = frames.assign(_onset=frames["onset"].map(_num)).sort_values(["run", "_onset"])
-        per_run = {run: g for run, g in frames.groupby("run", sort=False)}
-        out = []
-        for _, r in clips.iterrows():
-            start, dur = _num(r["onset"]), _num(r["duration"])
-            g = per_run.get(r["run"])
-            inside = [] if g is None else g[(g["_onset"] >= start) & (g["_onset"] < start + dur)]
-            if len(inside) == 0:
-                raise StimulusError(
-                    f"clip {r['stimulus_id']!r} (run {r['run']!r}, [{start}, {start + dur})) "
-                    "contains no frame rows"
-                )
-            out.append(_basic(r, paths=list(inside["path"])))
-        return out
-    if input_kind == "text":
-        words = by_mod.get("word")
-        if words is not None:
-            words = words.assign(_onset=words["onset"].map(_num))
-            out = []
-            for _, g in words.groupby("run", sort=False):
-                g = g.sort_values("_onset", kind="stable")
-                tokens = list(g["text"])
-                for i, (_, r) in enumerate(g.iterrows()):
-                    ctx = " ".join(tokens[max(0, i - context_words) : i]) if context_words else ""
-                    out.append(_basic(r, text=r["text"], context=ctx))
-            return out
-        images = by_mod.get("image")
-        if images is None:
-            raise StimulusError("text models need 'word' rows or captioned 'image' rows")
-        return [_basic(r, text=r["text"]) for _, r in images.iterrows()]
-    raise StimulusError(
-        f"unknown input kind {input_kind!r}; allowed: image, video, audio, audiovisual, "
-        "video_text, text"
-    )
+    by_mod = {m: g for m, g in table.groupby("modality", sort=False)}
+    return SELECTORS[input_kind](by_mod, context_words=context_words, context_s=context_s)
 
 
 def _audio_context(stimuli: list[Stimulus], context_s: float) -> list[Stimulus]:

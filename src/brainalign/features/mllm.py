@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import processor_config, select_layers, to_device
+from brainalign.features.interface import Extractor
 from brainalign.features.pooling import pool
 
 PROCESSOR_ARG = {"image": "images", "video": "videos", "audio": "audio"}
@@ -27,7 +28,8 @@ CONTENT_TYPE = {"image": "image", "video": "video", "audio": "audio"}
 MEDIA_SLOT = "{image}"  # in a prompt_template: where an interleaving processor puts the image
 
 
-def render_prompt(processor: Any, entry: dict[str, Any], instruction: str) -> tuple[str, str]:
+def render_prompt(processor: Any, entry: dict[str, Any], instruction: str,
+                  name: str = "") -> tuple[str, str]:
     """Return ``(template, prompt)``: the chat template used (verbatim) and the prompt text.
 
     The model's processor supplies the chat template; a registry ``prompt_template``
@@ -41,7 +43,7 @@ def render_prompt(processor: Any, entry: dict[str, Any], instruction: str) -> tu
     template = getattr(processor, "chat_template", None)
     if not template:
         raise ValueError(
-            f"model {entry.get('_name')!r}: its processor has no chat template and the "
+            f"model {name!r}: its processor has no chat template and the "
             "registry entry sets no prompt_template"
         )
     messages = [
@@ -155,17 +157,16 @@ def extend_inputs(inputs: dict[str, Any], new_tokens: torch.Tensor,
     return out
 
 
-class MLLMExtractor:
+class MLLMExtractor(Extractor):
     """Image, video and audio MLLMs (LLaVA-, InstructBLIP-, IDEFICS-, Qwen-style)."""
 
     def __init__(self, model, processor, entry, device, dtype, instruction: str, mode: str,
-                 max_new_tokens: int = 16):
+                 max_new_tokens: int = 16, name: str = ""):
         if mode not in ("prompt", "response"):
             raise ValueError(f"unknown feature mode {mode!r}; allowed: prompt, response")
-        self.model, self.processor, self.entry = model, processor, entry
-        self.device, self.dtype, self.mode = device, dtype, mode
+        super().__init__(entry, device, dtype)
+        self.model, self.processor, self.mode = model, processor, mode
         self.max_new_tokens = int(max_new_tokens)
-        self.input_kind = entry["input"]
         tok = _tokenizer(processor)
         tok.padding_side = "left"  # batched generation appends after the prompt
         if tok.pad_token is None:
@@ -173,7 +174,7 @@ class MLLMExtractor:
         fe = getattr(processor, "feature_extractor", None)
         self.rate = int(entry.get("sampling_rate") or getattr(fe, "sampling_rate", 16000) or 16000)
         self.frames = int(entry.get("frames") or 16)
-        self.template, self.prompt = render_prompt(processor, entry, instruction)
+        self.template, self.prompt = render_prompt(processor, entry, instruction, name)
         self.collator = MLLMCollator(processor, self.input_kind, self.prompt, self.rate,
                                      entry.get("processor_arg"), entry.get("processor_kwargs"))
         gen_cfg = getattr(model, "generation_config", None)

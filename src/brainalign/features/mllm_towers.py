@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import processor_config, select_layers, to_device
+from brainalign.features.interface import Extractor
 from brainalign.features.mllm import MLLMCollator, render_prompt
 
 TOWER_STREAMS = {"vision": ("image", "video"), "audio": ("audio",)}
@@ -171,16 +172,15 @@ def tower_states(tower: torch.nn.Module,
     return READOUTS[kind](tower, batch)
 
 
-class TowerExtractor:
+class TowerExtractor(Extractor):
     """Vision or audio tower of an MLLM: one forward pass of the tower, no instruction."""
 
-    def __init__(self, model, processor, entry: dict[str, Any], device, dtype):
-        self.entry, self.processor, self.device, self.dtype = entry, processor, device, dtype
-        self.stream = entry["stream"]
-        self.input_kind = entry["input"]
+    def __init__(self, model, processor, entry: dict[str, Any], device, dtype, name: str = ""):
+        super().__init__(entry, device, dtype)
+        self.processor, self.stream = processor, entry["stream"]
         self.tower = find_tower(model, self.stream, self.input_kind, entry.get("tower"))
         if type(self.tower).__name__ not in SUPPORTED:
-            raise ValueError(f"model {entry.get('_name')!r}: no {self.stream} readout for its "
+            raise ValueError(f"model {name!r}: no {self.stream} readout for its "
                              f"tower {type(self.tower).__name__}; supported: "
                              f"{', '.join(sorted(SUPPORTED))}")
         self.tower.to(device).eval()  # the language model stays where it was loaded
@@ -191,7 +191,7 @@ class TowerExtractor:
         self.rate = int(entry.get("sampling_rate") or getattr(fe, "sampling_rate", 0) or 16000)
         self.frames = int(entry.get("frames") or 16)
         # the processor needs a prompt to place the media; its text tokens are not used
-        _, prompt = render_prompt(processor, entry, "")
+        _, prompt = render_prompt(processor, entry, "", name)
         self.collator = MLLMCollator(processor, self.input_kind, prompt, self.rate,
                                      entry.get("processor_arg"),
                                      entry.get("processor_kwargs"))

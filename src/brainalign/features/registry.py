@@ -1,28 +1,27 @@
-"""Model and instruction registries (``config/models.yaml``, ``config/instructions.yaml``)."""
+"""Model and instruction registries (``config/models.yaml``, ``config/instructions.yaml``).
+
+Both files are parsed here and only here: :func:`read_models` and
+:func:`read_instructions` turn them into plain mappings, :class:`Registry` holds the
+pair a study uses (the config loader keeps one in ``cfg["registry"]``), and
+:func:`load_registry` / :func:`load_instructions` add the strict checks an
+extraction job needs. Whether an entry may run code that is not part of the
+installed libraries is decided by :func:`remote_code_problem`, the one such check.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
-FAMILIES = (
-    "image",
-    "video",
-    "audio",
-    "text",
-    "clip",
-    "imagebind",
-    "tvlt",
-    "mllm_image",
-    "mllm_video",
-    "mllm_audio",
-    "remote",
-)
+from brainalign.features.families import FAMILY_BUILDERS
+
+FAMILIES = tuple(FAMILY_BUILDERS)
 INPUTS = ("image", "video", "audio", "audiovisual", "video_text", "text")
 INSTRUCTION_SETS = ("image", "video", "audio")
 INITS = ("pretrained", "random")
@@ -45,15 +44,39 @@ class RegistryError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def _read_yaml(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def models_of(raw: dict, where: str) -> dict[str, dict]:
+    """The ``models`` mapping of a parsed model registry (the file may also be the mapping itself)."""
+    models = raw.get("models", raw)
+    if not isinstance(models, dict):
+        raise RegistryError(f"{where}: expected a mapping of model name -> entry")
+    return models
+
+
+def instruction_texts(raw: dict, as_text: bool = False) -> dict[str, dict[str, Any]]:
+    """``{set: {code: text}}`` of a parsed instruction registry (``text`` of mapping values).
+
+    ``as_text``: plain values become strings (the lenient reading of the config loader).
+    """
+    def text(value: Any) -> Any:
+        if isinstance(value, dict):
+            return value["text"]
+        return str(value) if as_text else value
+
+    sets = raw.get("instructions", raw)
+    return {set_name: {str(code): text(value) for code, value in codes.items()}
+            for set_name, codes in sets.items()}
+
+
 def load_registry(models_yaml: str | os.PathLike = "config/models.yaml") -> dict[str, dict]:
     """Read the model registry and check every entry's required keys."""
     path = Path(models_yaml)
-    if not path.exists():
-        raise FileNotFoundError(f"model registry not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    models = raw.get("models", raw)
-    if not isinstance(models, dict):
-        raise RegistryError(f"{path}: expected a mapping of model name -> entry")
+    models = models_of(_read_yaml(path, "model registry"), str(path))
     for name, entry in models.items():
         check_entry(name, entry, where=str(path))
     return models
@@ -121,7 +144,7 @@ def check_entry(name: str, entry: dict[str, Any], where: str = "models.yaml") ->
 UNPINNED = {"", "none", "main", "master", "head", "latest"}
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 # Callables a registry ``processor: {factory: ...}`` may name (the library's own builders).
-PROCESSOR_FACTORIES = ("brainalign.features.mllm_tiny:byte_tokenizer",)
+PROCESSOR_FACTORIES = ("brainalign.features.local_processors:byte_tokenizer",)
 
 
 def is_pinned(revision: object) -> bool:
@@ -135,22 +158,32 @@ def runs_remote_code(entry: dict[str, Any]) -> bool:
     return entry.get("family") == "remote" or bool(entry.get("trust_remote_code"))
 
 
+def remote_code_problem(name: str, entry: dict[str, Any], allow_remote_code: bool,
+                        where: str = "models.yaml", require_pin: bool = True) -> str | None:
+    """Why ``entry`` may not run its own code here (one line), or None when it may.
+
+    Remote code needs the config's opt-in and, with ``require_pin``, pinned commits
+    (:func:`pin_problem`).
+    """
+    if not runs_remote_code(entry):
+        return None
+    if not allow_remote_code:
+        return (f"{where}: model {name!r} runs code that is not part of the installed libraries "
+                "(family remote or trust_remote_code); allowed only with features: "
+                "{allow_remote_code: true} in the config")
+    return pin_problem(entry, name, where) if require_pin else None
+
+
 def check_remote_code(name: str, entry: dict[str, Any], allow_remote_code: bool,
                       where: str = "models.yaml", require_pin: bool = True) -> None:
-    """Remote code needs the config's opt-in and pinned commits; factories an allow-listed builder.
+    """Raise :class:`RegistryError` on a :func:`remote_code_problem`; factories must be allow-listed.
 
     ``require_pin=False`` (config validation) leaves unpinned commits to
     :func:`pin_problem` warnings: such a model's jobs stop, the rest of the study runs.
     """
-    if runs_remote_code(entry):
-        if not allow_remote_code:
-            raise RegistryError(
-                f"{where}: model {name!r} runs code that is not part of the installed libraries "
-                "(family remote or trust_remote_code); allowed only with features: "
-                "{allow_remote_code: true} in the config")
-        problem = pin_problem(entry, name, where) if require_pin else None
-        if problem:
-            raise RegistryError(problem)
+    problem = remote_code_problem(name, entry, allow_remote_code, where, require_pin)
+    if problem:
+        raise RegistryError(problem)
     check_factories(name, entry.get("processor"), where)
 
 
@@ -186,6 +219,11 @@ def pin_problem(entry: dict[str, Any], name: str, where: str = "config/models.ya
     return None
 
 
+def audio_context_s(entry: dict[str, Any]) -> float | None:
+    """Seconds of audio context of an audio entry (``context_s``; None: the row alone)."""
+    return entry.get("context_s") if entry["input"] == "audio" else None
+
+
 def get_model(registry: dict[str, dict], name: str) -> dict[str, Any]:
     """Return the registry entry ``name`` or fail listing the known names."""
     if name not in registry:
@@ -206,22 +244,15 @@ def load_instructions(
 ) -> dict[str, dict[str, str]]:
     """Read the instruction registry: ``{set_name: {code: text}}``."""
     path = Path(instructions_yaml)
-    if not path.exists():
-        raise FileNotFoundError(f"instruction registry not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    sets = raw.get("instructions", raw)
-    out: dict[str, dict[str, str]] = {}
-    for set_name, codes in sets.items():
+    out = instruction_texts(_read_yaml(path, "instruction registry"))
+    for set_name, codes in out.items():
         if set_name not in INSTRUCTION_SETS:
             raise RegistryError(
                 f"{path}: unknown instruction set {set_name!r}; allowed: {list(INSTRUCTION_SETS)}"
             )
-        out[set_name] = {}
-        for code, value in codes.items():
-            text = value["text"] if isinstance(value, dict) else value
+        for code, text in codes.items():
             if not isinstance(text, str) or not text.strip():
                 raise RegistryError(f"{path}: instruction {set_name}/{code} has no text")
-            out[set_name][str(code)] = text
     return out
 
 
@@ -258,3 +289,46 @@ def resolve_local_path(path: str) -> str:
     if not folder.exists():
         raise RegistryError(f"local_path {path!r}: {folder} does not exist")
     return str(folder)
+
+
+
+@dataclass
+class Registry:
+    """The model and instruction registries of a study, read once.
+
+    ``models``: model name -> registry entry; ``instructions``: instruction set ->
+    code -> text.
+    """
+
+    models: dict[str, dict]
+    instructions: dict[str, dict[str, str]]
+
+    @classmethod
+    def read(cls, models_yaml: str | os.PathLike, instructions_yaml: str | os.PathLike) -> Registry:
+        """Both registries, every entry checked as an extraction job checks it."""
+        return cls(load_registry(models_yaml), load_instructions(instructions_yaml))
+
+    def entry(self, model: str) -> dict[str, Any]:
+        """The entry of ``model`` with defaults filled (:func:`get_model`)."""
+        return get_model(self.models, model)
+
+    def instruction_text(self, model: str, instruction: str) -> str | None:
+        """Text of ``instruction`` in ``model``'s set (None for models without instructions)."""
+        return resolve_instruction(self.entry(model), model, instruction, self.instructions)
+
+    def instructions_for(self, codes: list[str], model: str) -> list[str]:
+        """Codes among ``codes`` in ``model``'s instruction set (``["none"]`` without one)."""
+        iset = self.models[model]["instruction_set"]
+        if not iset:
+            return ["none"]
+        return [code for code in codes if code in self.instructions.get(iset, {})]
+
+
+def parse_models(raw: dict, where: str) -> dict[str, dict]:
+    """:func:`models_of` with the keys every entry needs: family, input, instruction_set."""
+    models = models_of(raw, where)
+    for name, entry in models.items():
+        absent = [k for k in ("family", "input", "instruction_set") if k not in (entry or {})]
+        if absent:
+            raise RegistryError(f"{where}: model {name!r} lacks keys {absent}")
+    return models

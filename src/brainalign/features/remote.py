@@ -13,36 +13,23 @@ Backends:
   repository (``trust_remote_code``); read out like any encoder.
 * ``external``: code that needs its own pinned environment
   (``environment: <name>``, pinned in envs/requirements/<name>.txt). ``adapter: module:function`` names a
-  function importable in that environment, called as
-  ``function(entry, name, device, dtype)`` and returning an extractor (``collator``,
-  ``forward``, ``attrs``, ``input_kind``), as the built-in families do. A bare module
-  name is looked up in ``brainalign.features.adapters`` first; the adapters there
-  import their upstream package only when called.
+  function importable in that environment, called as ``function(request)`` with the
+  :class:`~brainalign.features.interface.ExtractionRequest` and returning an
+  :class:`~brainalign.features.interface.Extractor`, as the built-in families do. A
+  bare module name is looked up in ``brainalign.features.adapters`` first; the
+  adapters there import their upstream package only when called.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
-
+from brainalign.features.interface import ExtractionRequest, Extractor
 from brainalign.features.loading import ModelLoadError
-from brainalign.features.registry import COMMIT, UNPINNED, RegistryError, pin_problem
+from brainalign.features.registry import COMMIT, UNPINNED, RegistryError, check_remote_code
 
 BACKENDS = ("hf_remote_code", "external")
-__all__ = ["BACKENDS", "COMMIT", "UNPINNED", "import_adapter", "remote_extractor", "require_opt_in"]
+__all__ = ["BACKENDS", "COMMIT", "UNPINNED", "import_adapter", "remote_extractor"]
 ADAPTERS = "brainalign.features.adapters"
-
-
-def require_opt_in(entry: dict[str, Any], name: str, allow_remote_code: bool) -> None:
-    """Fail unless the config allows remote code and the entry pins its commits."""
-    if not allow_remote_code:
-        raise RegistryError(
-            f"model {name!r} runs code that is not part of the installed libraries; enable it "
-            "explicitly with features: {allow_remote_code: true} in the config"
-        )
-    problem = pin_problem(entry, name)
-    if problem:
-        raise RegistryError(problem)
 
 
 def import_adapter(module: str):
@@ -56,7 +43,8 @@ def import_adapter(module: str):
     return importlib.import_module(module)
 
 
-def _external(entry: dict[str, Any], name: str, device, dtype):
+def _external(request: ExtractionRequest) -> Extractor:
+    entry, name = request.entry, request.name
     env = entry.get("environment", "its own environment")
     spec = entry.get("adapter")
     if not spec or ":" not in spec:
@@ -82,22 +70,25 @@ def _external(entry: dict[str, Any], name: str, device, dtype):
     except (ImportError, AttributeError) as err:
         raise _missing(err) from err
     try:
-        return build(entry, name, device, dtype)
+        return build(request)
     except ImportError as err:  # the adapter imports its upstream package when called
         raise _missing(err) from err
 
 
-def remote_extractor(entry: dict[str, Any], name: str, device, dtype, allow_remote_code: bool):
+def remote_extractor(request: ExtractionRequest) -> Extractor:
     """Build the extractor of a ``family: remote`` entry after the opt-in checks."""
+    entry, name = request.entry, request.name
     backend = entry.get("backend")
     if backend not in BACKENDS:
         raise RegistryError(f"model {name!r}: backend {backend!r}; allowed: {list(BACKENDS)}")
-    require_opt_in(entry, name, allow_remote_code)
+    check_remote_code(name, {**entry, "family": "remote"}, request.allow_remote_code,
+                      where="config/models.yaml")
     if backend == "external":
-        return _external(entry, name, device, dtype)
+        return _external(request)
     from brainalign.features.extractors import EncoderExtractor
     from brainalign.features.loading import load_hf
 
-    model, processor = load_hf({**entry, "trust_remote_code": True}, name, dtype,
+    model, processor = load_hf({**entry, "trust_remote_code": True}, name, request.dtype,
                                allow_remote_code=True)
-    return EncoderExtractor(model.to(device), processor, entry, device, dtype)
+    return EncoderExtractor(model.to(request.device), processor, entry, request.device,
+                            request.dtype)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import processor_config, select_layers, to_device
+from brainalign.features.interface import Extractor
 from brainalign.features.pooling import pool
 
 STREAMS = ("video", "audio", "joint")
@@ -45,13 +46,12 @@ class TvltCollator:
         return out
 
 
-class TvltExtractor:
+class TvltExtractor(Extractor):
     """All hidden states of TVLT's encoder, pooled over one stream's tokens."""
 
     def __init__(self, model, processor, entry: dict[str, Any], device, dtype):
-        self.model, self.processor, self.entry = model, processor, entry
-        self.device, self.dtype = device, dtype
-        self.input_kind = entry["input"]
+        super().__init__(entry, device, dtype)
+        self.model, self.processor = model, processor
         if self.input_kind not in DEFAULT_STREAM:
             raise ValueError(f"TVLT takes input video, audio or audiovisual, not {self.input_kind!r}")
         self.stream = entry.get("stream") or DEFAULT_STREAM[self.input_kind]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainalign.stimuli.video import STIMULUS_COLUMNS
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 
 TRANSCRIPT_COLUMNS = ("text_per_tr", "words_per_tr", "onsets_per_tr", "durations_per_tr")
 

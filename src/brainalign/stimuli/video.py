@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STIMULUS_COLUMNS = ["stimulus_id", "modality", "path", "text", "run", "onset", "duration", "split"]
+from brainalign.stimuli.table import STIMULUS_COLUMNS
 
 
 class VideoDecodeError(RuntimeError):
@@ -162,30 +162,14 @@ def cut_movie(
     movie holds (beyond one TR of slack), or a file shorter than its header by
     more than ``tolerance`` s (truncated), raises :class:`VideoDecodeError`.
     """
-    from PIL import Image
-
     path, out_dir = Path(path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     claimed = header_duration(path)
     limit = n_trs * tr if n_trs is not None else math.inf
-    rows: list[dict] = []
-    last_t, dt = 0.0, 1.0 / frame_rate
-    for k, (t, img) in enumerate(iter_frames(path, frame_rate, frame_short_side)):
-        last_t = t
-        if t >= limit - 1e-9:
-            continue
-        sid = f"{run}_f{k:06d}"
-        fpath = out_dir / f"{sid}.png"
-        Image.fromarray(img).save(fpath)
-        rows.append(dict(stimulus_id=sid, modality="frame", path=str(fpath.relative_to(rel_root)),
-                         text="", run=run, onset=round(t, 6), duration=dt, split=split))
-    try:
-        audio = decode_audio(path, audio_rate)
-    except VideoDecodeError as err:
-        if "no audio stream" not in str(err):
-            raise
-        audio = np.zeros(0, np.float32)
-    duration = max(last_t + dt, len(audio) / audio_rate)
+    rows, last_t = _frame_rows(path, run, out_dir, rel_root, split, frame_rate, frame_short_side,
+                               limit)
+    audio = _movie_audio(path, audio_rate)
+    duration = max(last_t + 1.0 / frame_rate, len(audio) / audio_rate)
     if claimed is not None and duration < claimed - tolerance:
         raise VideoDecodeError(
             f"{path} looks truncated: decoded {duration:.2f} s of the {claimed:.2f} s "
@@ -203,6 +187,43 @@ def cut_movie(
     for row in [r for r in rows if r["onset"] >= end]:
         (Path(rel_root) / row["path"]).unlink()
     rows = [r for r in rows if r["onset"] < end]
+    rows += _window_rows(audio, audio_rate, run, tr, n_trs, out_dir, rel_root, split)
+    return pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
+
+
+def _frame_rows(path: Path, run: str, out_dir: Path, rel_root: str | Path, split: str,
+                frame_rate: float, short_side: int | None, limit: float) -> tuple[list[dict], float]:
+    """Write a png per sampled frame before ``limit`` s; its rows and the last frame's time."""
+    from PIL import Image
+
+    rows: list[dict] = []
+    last_t, dt = 0.0, 1.0 / frame_rate
+    for k, (t, img) in enumerate(iter_frames(path, frame_rate, short_side)):
+        last_t = t
+        if t >= limit - 1e-9:
+            continue
+        sid = f"{run}_f{k:06d}"
+        fpath = out_dir / f"{sid}.png"
+        Image.fromarray(img).save(fpath)
+        rows.append(dict(stimulus_id=sid, modality="frame", path=str(fpath.relative_to(rel_root)),
+                         text="", run=run, onset=round(t, 6), duration=dt, split=split))
+    return rows, last_t
+
+
+def _movie_audio(path: Path, rate: int) -> np.ndarray:
+    """The movie's audio at ``rate`` Hz (empty for a movie without an audio stream)."""
+    try:
+        return decode_audio(path, rate)
+    except VideoDecodeError as err:
+        if "no audio stream" not in str(err):
+            raise
+        return np.zeros(0, np.float32)
+
+
+def _window_rows(audio: np.ndarray, audio_rate: int, run: str, tr: float, n_trs: int,
+                 out_dir: Path, rel_root: str | Path, split: str) -> list[dict]:
+    """A wav and an ``audio`` row per TR window (when there is audio), and a ``clip`` row."""
+    rows = []
     win = int(round(tr * audio_rate))
     for i in range(n_trs):
         onset = round(i * tr, 6)
@@ -215,4 +236,4 @@ def cut_movie(
                              onset=onset, duration=tr, split=split))
         rows.append(dict(stimulus_id=f"{run}_tr{i}", modality="clip", path="", text="",
                          run=run, onset=onset, duration=tr, split=split))
-    return pd.DataFrame(rows, columns=STIMULUS_COLUMNS)
+    return rows

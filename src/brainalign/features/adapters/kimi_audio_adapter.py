@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from brainalign.features.interface import ExtractionRequest, Extractor
+
 UPSTREAM = "github.com/MoonshotAI/Kimi-Audio@2607d515f5b7dffa1dcc7526f9f26feb48e356c4"
 RATE = 16000  # prompt_manager: librosa.load(wav, sr=16000); GLM-4 voice tokenizer at 16 kHz
 
@@ -97,7 +99,7 @@ class KimiAudioCollator:
                           for r in raws]}
 
 
-class KimiAudioExtractor:
+class KimiAudioExtractor(Extractor):
     """Prompt / response features of Kimi-Audio's language model."""
 
     input_kind = "audio"
@@ -181,8 +183,8 @@ class KimiAudioExtractor:
         }
 
 
-def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> KimiAudioExtractor:
-    """Load Kimi-Audio from ``entry`` (hub id at its pinned revision) and wrap it.
+def build_extractor(request: ExtractionRequest) -> KimiAudioExtractor:
+    """Load Kimi-Audio from the request's entry (hub id at its pinned revision) and wrap it.
 
     The hub snapshot is fetched at ``revision`` and handed to ``KimiAudio`` as a local
     path (upstream would otherwise fetch the newest snapshot); the audio detokenizer is
@@ -191,11 +193,11 @@ def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> KimiAudi
     from huggingface_hub import snapshot_download
     from kimia_infer.api.kimia import KimiAudio
 
-    instruction = entry.get("_instruction")
+    entry, instruction = request.entry, request.instruction_text
     if not instruction:
-        raise ValueError(f"model {name!r}: no instruction text was passed to the adapter "
-                         "(entry['_instruction'])")
+        raise ValueError(f"model {request.name!r}: no instruction text was passed to the adapter "
+                         "(request.instruction_text)")
     path = entry.get("local_path") or snapshot_download(entry["hub_id"], revision=entry["revision"])
     kimi = KimiAudio(model_path=path, load_detokenizer=False)
-    return KimiAudioExtractor(kimi, entry, device, instruction, entry.get("_mode", "response"),
-                              entry.get("_max_new_tokens", 16))
+    return KimiAudioExtractor(kimi, entry, request.device, instruction, request.mode,
+                              request.max_new_tokens)

@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from brainalign.features.interface import ExtractionRequest, Extractor
+
 UPSTREAM = "github.com/rowanz/merlot_reserve@c73420a54f5e7d1f9a5b62846d73cd8bc9f6898b"
 STREAMS = ("vision", "language", "joint")
 CONDITIONS = ("vision_language", "language_only", "vision_only")
@@ -208,7 +210,7 @@ def _choice(entry: dict[str, Any], key: str, allowed: tuple, default: str) -> st
     return value
 
 
-class MerlotReserveExtractor:
+class MerlotReserveExtractor(Extractor):
     """One stream of MERLOT Reserve (see the module docstring)."""
 
     def __init__(self, model: Any, entry: dict[str, Any], stream: str, grid: tuple[int, int],
@@ -332,8 +334,8 @@ def load_model(entry: dict[str, Any], grid: tuple[int, int]) -> Any:
                                    params=load_checkpoint(path)["params"], encoder=get_encoder())
 
 
-def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> MerlotReserveExtractor:
-    """Load the model of ``entry`` (see :func:`load_model`) for ``entry['stream']``.
+def build_extractor(request: ExtractionRequest) -> MerlotReserveExtractor:
+    """Load the model of the request's entry (see :func:`load_model`) for its ``stream``.
 
     ``device``/``dtype`` are torch settings of the runner; JAX places and types the
     model itself (float32 off TPU, as upstream decides).
@@ -341,6 +343,7 @@ def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> MerlotRe
     from mreserve.lowercase_encoder import MASK, PADDING, get_encoder
     from mreserve.preprocess import preprocess_image_to_patches
 
+    entry = request.entry
     stream = entry.get("stream", "joint")
     grid = tuple(entry.get("image_grid_size") or DEFAULT_GRID)
     model = load_model(entry, grid)

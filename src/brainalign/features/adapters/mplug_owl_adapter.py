@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from brainalign.features.extractors import processor_config, select_layers, to_device
+from brainalign.features.interface import ExtractionRequest, Extractor
 from brainalign.features.mllm import answer_mask, extend_inputs
 from brainalign.features.pooling import pool
 
@@ -124,7 +125,7 @@ class MplugOwlCollator:
                 "pixel_values": torch.as_tensor(out["pixel_values"])}
 
 
-class MplugOwlExtractor:
+class MplugOwlExtractor(Extractor):
     """Prompt / response features of mPLUG-Owl's language model."""
 
     input_kind = "image"
@@ -224,25 +225,26 @@ class MplugOwlExtractor:
         }
 
 
-def build_extractor(entry: dict[str, Any], name: str, device, dtype) -> MplugOwlExtractor:
-    """Load mPLUG-Owl from ``entry`` (hub id + pinned revision) and wrap it.
+def build_extractor(request: ExtractionRequest) -> MplugOwlExtractor:
+    """Load mPLUG-Owl from the request's entry (hub id + pinned revision) and wrap it.
 
-    The feature mode and instruction come from the runner as ``entry['_mode']``,
-    ``entry['_instruction']`` and ``entry['_max_new_tokens']``.
+    The feature mode and instruction come from the request (``mode``,
+    ``instruction_text``, ``max_new_tokens``).
     """
     from mplug_owl.modeling_mplug_owl import MplugOwlForConditionalGeneration
     from mplug_owl.processing_mplug_owl import MplugOwlImageProcessor, MplugOwlProcessor
     from transformers import AutoTokenizer
 
-    instruction = entry.get("_instruction")
+    entry, device, dtype = request.entry, request.device, request.dtype
+    instruction = request.instruction_text
     if not instruction:
-        raise ValueError(f"model {name!r}: no instruction text was passed to the adapter "
-                         "(entry['_instruction'])")
+        raise ValueError(f"model {request.name!r}: no instruction text was passed to the adapter "
+                         "(request.instruction_text)")
     hub, rev = entry.get("local_path") or entry["hub_id"], entry.get("revision")
     model = MplugOwlForConditionalGeneration.from_pretrained(hub, revision=rev, torch_dtype=dtype)
     image_processor = MplugOwlImageProcessor.from_pretrained(hub, revision=rev)
     tokenizer = AutoTokenizer.from_pretrained(hub, revision=rev)
     processor = MplugOwlProcessor(image_processor, tokenizer)
     model = model.to(device).eval()
-    return MplugOwlExtractor(model, processor, entry, device, dtype, instruction,
-                             entry.get("_mode", "response"), entry.get("_max_new_tokens", 16))
+    return MplugOwlExtractor(model, processor, entry, device, dtype, instruction, request.mode,
+                             request.max_new_tokens)

@@ -1,108 +1,22 @@
-"""Tiny, randomly initialised instances of the real MLLM architectures.
+"""Tiny, randomly initialised instances of the real MLLM architectures (test fixtures).
 
 Each builder returns a registry entry (``config`` block + a locally built
-processor) for one transformers architecture, with sizes small enough for a CPU
-test. Nothing is downloaded: tokenizers are byte-level BPE tokenizers made in
-memory (every byte one token, plus the architecture's special tokens) wrapped in
-the tokenizer class its processor requires.
+processor, :mod:`brainalign.features.local_processors`) for one transformers
+architecture, with sizes small enough for a CPU test. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from typing import Any, Callable
 
-BASE_SPECIALS = ("<s>", "</s>", "<pad>", "<unk>")
-
-# --------------------------------------------------------------------------- tokenizers
-
-
-@lru_cache(maxsize=None)
-def _byte_vocab() -> dict[str, int]:
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-
-    return {ch: b for b, ch in sorted(bytes_to_unicode().items())}
-
-
-def byte_tokenizer(cls: str = "PreTrainedTokenizerFast", specials: list[str] | tuple = (),
-                   extra_special_tokens: dict[str, str] | None = None,
-                   bos: str = "<s>", eos: str = "</s>", pad: str = "<pad>",
-                   add_bos: bool = False) -> Any:
-    """A byte-level BPE tokenizer (one token per byte) of transformers class ``cls``.
-
-    Special token ids follow the bytes in order: ``BASE_SPECIALS`` then ``specials``.
-    """
-    import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-
-    vocab = dict(_byte_vocab())
-    for tok in (*BASE_SPECIALS, *specials):
-        vocab.setdefault(tok, len(vocab))
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    core.decoder = decoders.ByteLevel()
-    if add_bos:
-        core.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])])
-    kwargs: dict[str, Any] = dict(tokenizer_object=core, bos_token=bos, eos_token=eos,
-                                  pad_token=pad, unk_token="<unk>")
-    if extra_special_tokens:
-        kwargs["extra_special_tokens"] = dict(extra_special_tokens)
-    tok = getattr(transformers, cls)(**kwargs)
-    if cls == "LlamaTokenizerFast":
-        tok.add_bos_token = add_bos
-        tok.update_post_processor()
-    tok.add_special_tokens({"additional_special_tokens": list(specials)}, replace_additional_special_tokens=False)
-    return tok
-
-
-def _ids(specials: tuple[str, ...]) -> dict[str, int]:
-    """Token ids that :func:`byte_tokenizer` gives ``BASE_SPECIALS`` + ``specials``."""
-    out, n = {}, 256
-    for tok in (*BASE_SPECIALS, *specials):
-        if tok not in out:
-            out[tok] = n
-            n += 1
-    return out
-
-
-# --------------------------------------------------------------------------- chat templates
-
-
-def chat_template(user: str, end: str, assistant: str, media: dict[str, str],
-                  system: str = "") -> str:
-    """A Jinja chat template: ``{system}{user}<media><text>{end}{assistant}``."""
-    parts = [system.replace("\n", "\\n")] if system else []
-    parts.append(
-        "{% for message in messages %}{% if message['role'] == 'user' %}"
-        + user
-        + "{% for item in message['content'] %}"
-        + "".join(
-            f"{{% {'if' if i == 0 else 'elif'} item['type'] == '{kind}' %}}{tok}"
-            for i, (kind, tok) in enumerate(media.items())
-        )
-        + "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
-        + end
-        + "{% else %}"
-        + assistant
-        + "{% for item in message['content'] %}{{ item['text'] }}{% endfor %}"
-        + end
-        + "{% endif %}{% endfor %}{% if add_generation_prompt %}"
-        + assistant
-        + "{% endif %}"
-    )
-    return "".join(parts)
-
-
-LLAVA_TEMPLATE = chat_template("USER: ", " ", "ASSISTANT:", {"image": "<image>\n", "video": "<video>\n"})
-QWEN_TEMPLATE = chat_template(
-    "<|im_start|>user\n", "<|im_end|>\n", "<|im_start|>assistant\n",
-    {"image": "<|vision_start|><|image_pad|><|vision_end|>",
-     "video": "<|vision_start|><|video_pad|><|vision_end|>",
-     "audio": "<|audio_bos|><|AUDIO|><|audio_eos|>"},
+from brainalign.features.local_processors import (
+    IDEFICS_TEMPLATE,
+    LLAVA_TEMPLATE,
+    QWEN_TEMPLATE,
+    chat_template,
+    token_ids,
 )
-IDEFICS_TEMPLATE = chat_template("User:", "<end_of_utterance>\n", "Assistant:", {"image": "<image>"})
 
 # --------------------------------------------------------------------------- sizes
 
@@ -144,7 +58,7 @@ def _clip_image_processor(size: int = 32) -> dict[str, Any]:
 
 
 def _tok(cls: str, specials: tuple[str, ...], **kw: Any) -> dict[str, Any]:
-    return {"factory": "brainalign.features.mllm_tiny:byte_tokenizer", "cls": cls,
+    return {"factory": "brainalign.features.local_processors:byte_tokenizer", "cls": cls,
             "specials": list(specials), **kw}
 
 
@@ -152,7 +66,7 @@ def _tok(cls: str, specials: tuple[str, ...], **kw: Any) -> dict[str, Any]:
 
 
 def _llava() -> dict[str, Any]:
-    ids = _ids(("<image>",))
+    ids = token_ids(("<image>",))
     return {
         "family": "mllm_image", "input": "image", "model_class": "LlavaForConditionalGeneration",
         "config": {"model_type": "llava", "image_token_index": ids["<image>"],
@@ -168,7 +82,7 @@ def _llava() -> dict[str, Any]:
 
 def _instructblip(video: bool = False) -> dict[str, Any]:
     token = "<video>" if video else "<image>"
-    ids = _ids((token,))
+    ids = token_ids((token,))
     name = "instructblipvideo" if video else "instructblip"
     pre = {"class": "InstructBlipVideoVideoProcessor", "size": {"height": 32, "width": 32}} \
         if video else {"class": "BlipImageProcessor", "size": {"height": 32, "width": 32}}
@@ -192,7 +106,7 @@ def _instructblip(video: bool = False) -> dict[str, Any]:
 
 
 def _blip2() -> dict[str, Any]:
-    ids = _ids(("<image>",))
+    ids = token_ids(("<image>",))
     return {
         "family": "mllm_image", "input": "image", "model_class": "Blip2ForConditionalGeneration",
         "config": {"model_type": "blip-2", "num_query_tokens": 4, "image_token_index": ids["<image>"],
@@ -235,7 +149,7 @@ def _idefics() -> dict[str, Any]:
 
 def _idefics2() -> dict[str, Any]:
     specials = ("<fake_token_around_image>", "<image>", "<end_of_utterance>")
-    ids = _ids(specials)
+    ids = token_ids(specials)
     return {
         "family": "mllm_image", "input": "image", "model_class": "Idefics2ForConditionalGeneration",
         "config": {"model_type": "idefics2", "image_token_id": ids["<image>"],
@@ -256,7 +170,7 @@ def _idefics2() -> dict[str, Any]:
 
 def _idefics3() -> dict[str, Any]:
     specials = ("<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>")
-    ids = _ids(specials)
+    ids = token_ids(specials)
     return {
         "family": "mllm_image", "input": "image", "model_class": "Idefics3ForConditionalGeneration",
         "config": {"model_type": "idefics3", "image_token_id": ids["<image>"], "scale_factor": 2,
@@ -275,7 +189,7 @@ def _idefics3() -> dict[str, Any]:
 
 def _video_llava() -> dict[str, Any]:
     specials = ("<image>", "<video>")
-    ids = _ids(specials)
+    ids = token_ids(specials)
     return {
         "family": "mllm_video", "input": "video", "model_class": "VideoLlavaForConditionalGeneration",
         "frames": 4,
@@ -299,7 +213,7 @@ def _video_llava() -> dict[str, Any]:
 
 def _llava_next_video() -> dict[str, Any]:
     specials = ("<image>", "<video>")
-    ids = _ids(specials)
+    ids = token_ids(specials)
     return {
         "family": "mllm_video", "input": "video", "model_class": "LlavaNextVideoForConditionalGeneration",
         "frames": 4,
@@ -325,7 +239,7 @@ def _llava_next_video() -> dict[str, Any]:
 
 def _llava_onevision() -> dict[str, Any]:
     specials = ("<image>", "<video>", "<|im_start|>", "<|im_end|>")
-    ids = _ids(specials)
+    ids = token_ids(specials)
     siglip = {"model_type": "siglip_vision_model", "hidden_size": D, "intermediate_size": 64,
               "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8}
     return {
@@ -387,7 +301,7 @@ def _qwen_tok() -> dict[str, Any]:
 
 
 def _qwen2_5_vl() -> dict[str, Any]:
-    ids = _ids(QWEN_SPECIALS)
+    ids = token_ids(QWEN_SPECIALS)
     text = _qwen_text(ids)
     return {
         "family": "mllm_video", "input": "video", "model_class": "Qwen2_5_VLForConditionalGeneration",
@@ -409,7 +323,7 @@ def _whisper_fe() -> dict[str, Any]:
 
 
 def _qwen2_audio() -> dict[str, Any]:
-    ids = _ids(QWEN_SPECIALS)
+    ids = token_ids(QWEN_SPECIALS)
     return {
         "family": "mllm_audio", "input": "audio", "model_class": "Qwen2AudioForConditionalGeneration",
         "config": {"model_type": "qwen2_audio", "audio_token_index": ids["<|AUDIO|>"],
@@ -426,7 +340,7 @@ def _qwen2_audio() -> dict[str, Any]:
 
 
 def _qwen2_5_omni() -> dict[str, Any]:
-    ids = _ids(QWEN_SPECIALS)
+    ids = token_ids(QWEN_SPECIALS)
     text = {**_qwen_text(ids), "model_type": "qwen2_5_omni_text",
             "rope_scaling": {"rope_type": "default", "type": "default", "mrope_section": [2, 1, 1]}}
     return {

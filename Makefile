@@ -40,7 +40,7 @@ slurm:
 	else echo "$(SLURM_DEBS) missing (installing needs root and apt-get): the SLURM tests will be skipped"; fi
 
 ENV_PYTHON ?= $(PYTHON)
-## env-NAME: the venv .envs/NAME from envs/requirements/NAME.txt (pip; e.g. make env-mplug-owl)
+## env-NAME: the venv .envs/NAME from envs/requirements/NAME.txt, brainalign linked in (pip; e.g. make env-mplug-owl)
 env-%: $(VENV)/.installed
 	$(BIN)/python -m brainalign.envs create $* --python $(ENV_PYTHON)
 

@@ -26,7 +26,9 @@ from brainalign.features.registry import (
     remote_code_problem,
 )
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; workflow/schemas links here
+PACKAGE = Path(__file__).resolve().parent
+SCHEMA_DIR = PACKAGE / "schemas"  # package data; workflow/schemas links here
+RESOURCES = PACKAGE / "resources"  # package data (ROI definitions); resources/rois of the project links here
 
 
 def load_schema(name: str) -> dict:
@@ -83,6 +85,17 @@ def validate_against(instance: dict, schema: dict, prefix: str = "") -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
+def config_section(section: str, given: dict | None = None) -> dict:
+    """A top-level block of the config (``encoding``, ``stats``, ...): ``given`` checked, defaults from the schema."""
+    schema = load_schema("config")
+    if section not in schema["properties"]:
+        raise ConfigError(f"no config section {section!r}; known: {', '.join(schema['properties'])}")
+    wrapped = {section: copy.deepcopy(given or {})}
+    validate_against(wrapped, {"type": "object", "properties": {section: schema["properties"][section]},
+                               "$defs": schema.get("$defs", {})})
+    return wrapped[section]
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with a clear error if the file is missing or not a mapping."""
     path = Path(path)
@@ -128,19 +141,31 @@ def _close_matches(name: str, options: list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-PROJECT = Path(__file__).resolve().parents[2]
-
-
 def resource_path(path: str | Path) -> Path:
-    """``path`` as given, or relative to the project root when it does not exist as given.
+    """``path`` as given, or the package's copy of a ``resources/...`` path that does not exist as given.
 
-    Lets configs name the project's own data (``resources/...``) while the workflow
-    runs in another working directory.
+    Lets configs name the data shipped with brainalign (``resources/rois/...``) from any
+    working directory, with the library installed anywhere.
     """
     path = Path(path)
-    if not path.exists() and not path.is_absolute() and (PROJECT / path).exists():
-        return PROJECT / path
-    return path
+    if path.exists() or path.is_absolute() or path.parts[:1] != ("resources",):
+        return path
+    return RESOURCES.joinpath(*path.parts[1:])
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The project (the folder holding ``workflow/Snakefile``) at or above ``start``.
+
+    Without ``start``: at or above the working directory, else the checkout this library
+    is installed from (an editable install). Registry paths of a config are relative to it.
+    """
+    starts = [Path(start)] if start is not None else [Path.cwd(), PACKAGE]
+    for base in starts:
+        for folder in (base.resolve(), *base.resolve().parents):
+            if (folder / "workflow" / "Snakefile").is_file():
+                return folder
+    raise ConfigError(f"no brainalign project (a folder holding workflow/Snakefile) at or above "
+                      f"{' or '.join(map(str, starts))}")
 
 
 def load_config(config: dict, root: str | Path = ".", source: str = "") -> dict:

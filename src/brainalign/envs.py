@@ -4,7 +4,8 @@
 ``name==version`` lines, a ``# python: X.Y`` header, and ``# no-deps`` after a pin whose
 own requirements must not be installed. From it
 
-* :func:`create_venv` builds the venv ``<envs_dir>/<name>`` (pip, no conda needed);
+* :func:`create_venv` builds the venv ``<envs_dir>/<name>`` (pip, no conda needed) and makes
+  brainalign importable in it (:func:`install_library`);
 * :func:`conda_yaml` writes ``envs/<name>.yaml`` for users with conda (same pins, under pip:).
 
 Rules find an environment's interpreter with :func:`env_python`: ``features`` (and
@@ -13,6 +14,7 @@ Rules find an environment's interpreter with :func:`env_python`: ``features`` (a
 run in ``<envs_dir>/<name>/bin/python``.
 
 Command line: ``python -m brainalign.envs create NAME [--envs-dir DIR]``,
+``python -m brainalign.envs link NAME`` (brainalign into an environment made otherwise, e.g. conda),
 ``python -m brainalign.envs conda`` (rewrite every envs/<name>.yaml),
 ``python -m brainalign.envs check NAME`` (pins that differ from the running interpreter).
 """
@@ -21,14 +23,16 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import site
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[2]
-REQUIREMENTS = PROJECT / "envs" / "requirements"
+from brainalign.config import PACKAGE, project_root
+
 MAIN_ENVS = ("features", "analysis", "datasets")
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.+\-]+)$")
 
@@ -45,15 +49,16 @@ class EnvSpec:
     conda_name: str = ""
 
 
-def requirements_file(name: str, root: Path = PROJECT) -> Path:
-    path = root / "envs" / "requirements" / f"{name}.txt"
+def requirements_file(name: str, root: Path | None = None) -> Path:
+    """``envs/requirements/<name>.txt`` of the project ``root`` (default: :func:`~brainalign.config.project_root`)."""
+    path = (root or project_root()) / "envs" / "requirements" / f"{name}.txt"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.txt"))
         raise FileNotFoundError(f"no environment {name!r}: {path} missing; known: {', '.join(known)}")
     return path
 
 
-def read_spec(name: str, root: Path = PROJECT) -> EnvSpec:
+def read_spec(name: str, root: Path | None = None) -> EnvSpec:
     """Parse ``envs/requirements/<name>.txt``; every requirement must be an exact pin."""
     path = requirements_file(name, root)
     spec = EnvSpec(name=name, python="", conda_name=f"brainalign-{name}")
@@ -86,14 +91,18 @@ def conda_yaml(spec: EnvSpec) -> str:
     ]
     if spec.no_deps:
         lines.append("# then, in the environment: pip install --no-deps " + " ".join(spec.no_deps))
+    if spec.name not in MAIN_ENVS:
+        lines.append(f"# With conda: conda env create -p .envs/{spec.name} -f envs/{spec.name}.yaml, then "
+                     f"python -m brainalign.envs link {spec.name}")
     lines += [f"name: {spec.conda_name}", "channels:", "  - conda-forge", "  - nodefaults",
               "dependencies:", f"  - python={spec.python}", "  - pip", "  - pip:"]
     lines += [f"      - {pin}" for pin in spec.pins]
     return "\n".join(lines) + "\n"
 
 
-def write_conda_files(root: Path = PROJECT) -> list[Path]:
+def write_conda_files(root: Path | None = None) -> list[Path]:
     """Rewrite ``envs/<name>.yaml`` for every requirements file."""
+    root = root or project_root()
     written = []
     for req in sorted((root / "envs" / "requirements").glob("*.txt")):
         out = root / "envs" / f"{req.stem}.yaml"
@@ -102,13 +111,13 @@ def write_conda_files(root: Path = PROJECT) -> list[Path]:
     return written
 
 
-def env_python(name: str | None, envs_dir: str | Path = ".envs", root: Path = PROJECT) -> str:
+def env_python(name: str | None, envs_dir: str | Path = ".envs", root: Path | None = None) -> str:
     """Interpreter of environment ``name``: the running one for the main environments."""
     if name in (None, "", *MAIN_ENVS):
         return sys.executable
     requirements_file(name, root)  # unknown names fail here, naming the known ones
     prefix = Path(envs_dir)
-    prefix = prefix if prefix.is_absolute() else root / prefix
+    prefix = prefix if prefix.is_absolute() else (root or project_root()) / prefix
     return str(prefix / name / "bin" / "python")
 
 
@@ -121,21 +130,45 @@ def pip_commands(spec: EnvSpec, python: str) -> list[list[str]]:
     return cmds
 
 
-def create_venv(name: str, envs_dir: str | Path = ".envs", root: Path = PROJECT,
+def create_venv(name: str, envs_dir: str | Path = ".envs", root: Path | None = None,
                 base_python: str = sys.executable) -> Path:
-    """Create (or complete) the venv ``<envs_dir>/<name>`` from its pins; return its python."""
+    """Create (or complete) the venv ``<envs_dir>/<name>`` from its pins, with brainalign; return its python."""
     spec = read_spec(name, root)
-    python = Path(env_python(name, envs_dir, root))
     if name in MAIN_ENVS:
-        python = (Path(envs_dir) if Path(envs_dir).is_absolute() else root / envs_dir) / name / "bin" / "python"
+        prefix = Path(envs_dir) if Path(envs_dir).is_absolute() else (root or project_root()) / envs_dir
+        python = prefix / name / "bin" / "python"
+    else:
+        python = Path(env_python(name, envs_dir, root))
     if not python.exists():
         subprocess.run([base_python, "-m", "venv", str(python.parent.parent)], check=True)
     for cmd in pip_commands(spec, str(python)):
         subprocess.run(cmd, check=True)
+    install_library(python)
     return python
 
 
-def mismatches(name: str, root: Path = PROJECT) -> list[str]:
+def install_library(python: str | Path) -> Path:
+    """Make this brainalign importable in the environment of ``python``; return the file or folder written.
+
+    From a source folder (an editable install, as in development) a ``brainalign.pth``
+    points the environment at the same folder, so it runs the same code as the workflow;
+    an installed brainalign is copied into the environment's site-packages. Its
+    dependencies are the environment's own (its pins).
+    """
+    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  check=True, capture_output=True, text=True).stdout.strip())
+    source = PACKAGE.parent
+    if str(source) not in {*site.getsitepackages(), site.getusersitepackages()}:
+        pth = purelib / "brainalign.pth"
+        pth.write_text(f"{source}\n")
+        return pth
+    target = purelib / "brainalign"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def mismatches(name: str, root: Path | None = None) -> list[str]:
     """Pins of ``name`` that the running interpreter does not have at that version."""
     spec = read_spec(name, root)
     wrong = []
@@ -157,15 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--envs-dir", default=".envs")
     create.add_argument("--python", default=sys.executable, help="base interpreter of the venv")
+    link = sub.add_parser("link", help="make brainalign importable in the existing environment <envs-dir>/NAME")
+    link.add_argument("name")
+    link.add_argument("--envs-dir", default=".envs")
     sub.add_parser("conda", help="rewrite envs/<name>.yaml from the requirements files")
     check = sub.add_parser("check", help="pins the running interpreter does not match")
     check.add_argument("name")
     args = parser.parse_args(argv)
     if args.cmd == "create":
         print(create_venv(args.name, args.envs_dir, base_python=args.python))
+    elif args.cmd == "link":
+        print(install_library(env_python(args.name, args.envs_dir)))
     elif args.cmd == "conda":
         for path in write_conda_files():
-            print(path.relative_to(PROJECT))
+            print(path.relative_to(project_root()))
     else:
         wrong = mismatches(args.name)
         print("\n".join(wrong) or f"{args.name}: every pin matches")

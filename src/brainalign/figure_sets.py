@@ -2,38 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from brainalign.config import feature_sets
 
-NEEDS = {
-    "instruction_heatmap": "instructions", "partition_bars": "partition", "partition_matrix": "partition",
-    "residual_bars": "residual",
+
+@dataclass(frozen=True)
+class FigureType:
+    """A figure type of ``figures.set``: its report caption, what it needs, its name in the default set."""
+
+    caption: str
+    needs: str | None = None  # "instructions", or the analysis ("partition", "residual") it draws
+    default_name: str | None = None  # the figure's name when ``figures.set`` is not given (None: not drawn then)
+
+
+#: Every figure type, in the order of the default set. ``brainalign.figures`` draws the table figures
+#: (one function per type, of the same name), :mod:`brainalign.brain_maps` the brain map; the config
+#: schema's ``figure_spec.type`` enum lists the same names (a test keeps them equal).
+FIGURE_TYPES: dict[str, FigureType] = {
+    "roi_bars": FigureType(
+        "Selected-layer alignment per ROI: bars are the mean over subjects, whiskers the 95 % t confidence "
+        "interval, dots the subjects; * marks bars whose across-subject test against 0 has a BH-FDR "
+        "corrected p below alpha (correction over the figure's bars).", default_name="alignment"),
+    "layerwise": FigureType(
+        "Alignment against relative layer depth (layer / deepest layer), mean over subjects with a "
+        "95 % t confidence band.", default_name="layerwise"),
+    "layer_hierarchy": FigureType(
+        "Relative depth of the selected layer per ROI (mean over subjects and feature sets, 95 % CI, "
+        "dots: subjects).", default_name="layer_hierarchy"),
+    "instruction_heatmap": FigureType(
+        "Selected-layer alignment, instruction x ROI, mean over subjects; red box: best "
+        "instruction per ROI; hatched: not significant (across-subject test, BH-FDR over cells).",
+        needs="instructions", default_name="instruction_roi"),
+    "partition_bars": FigureType(
+        "Variance partitioning per ROI: unique and shared parts (mean over subjects, 95 % CI); "
+        "labels give each part as % of the joint model.", needs="partition", default_name="partition"),
+    "partition_matrix": FigureType(
+        "Shared variance as % of the joint model for each configured pair (mean over subjects).",
+        needs="partition", default_name="partition_matrix"),
+    "residual_bars": FigureType(
+        "Selected-layer alignment before and after removing each feature space (one bar per removal).",
+        needs="residual", default_name="residual"),
+    "brain_map": FigureType(
+        "Per-voxel map on the inflated surface, mean over subjects; unpainted: below the noise-ceiling "
+        "threshold or not FDR-significant (voxel permutation test) in a majority of subjects."),
 }
-CAPTIONS = {
-    "roi_bars": "Selected-layer alignment per ROI: bars are the mean over subjects, whiskers the 95 % t confidence "
-                "interval, dots the subjects; * marks bars whose across-subject test against 0 has a BH-FDR "
-                "corrected p below alpha (correction over the figure's bars).",
-    "instruction_heatmap": "Selected-layer alignment, instruction x ROI, mean over subjects; red box: best "
-                           "instruction per ROI; hatched: not significant (across-subject test, BH-FDR over cells).",
-    "layerwise": "Alignment against relative layer depth (layer / deepest layer), mean over subjects with a "
-                 "95 % t confidence band.",
-    "layer_hierarchy": "Relative depth of the selected layer per ROI (mean over subjects and feature sets, 95 % CI, "
-                       "dots: subjects).",
-    "partition_bars": "Variance partitioning per ROI: unique and shared parts (mean over subjects, 95 % CI); "
-                      "labels give each part as % of the joint model.",
-    "partition_matrix": "Shared variance as % of the joint model for each configured pair (mean over subjects).",
-    "residual_bars": "Selected-layer alignment before and after removing each feature space (one bar per removal).",
-    "brain_map": "Per-voxel map on the inflated surface, mean over subjects; unpainted: below the noise-ceiling "
-                 "threshold or not FDR-significant (voxel permutation test) in a majority of subjects.",
-}
+TEST_NAMES = {"ttest": "t-test", "wilcoxon": "Wilcoxon signed-rank test"}
 
 
 def default_set(cfg: dict, dataset: str) -> list[dict]:
     """One figure of each table type that applies (the set when ``figures.set`` is not given)."""
-    specs = [{"name": "alignment", "type": "roi_bars"}, {"name": "layerwise", "type": "layerwise"},
-             {"name": "layer_hierarchy", "type": "layer_hierarchy"},
-             {"name": "instruction_roi", "type": "instruction_heatmap"},
-             {"name": "partition", "type": "partition_bars"}, {"name": "partition_matrix", "type": "partition_matrix"},
-             {"name": "residual", "type": "residual_bars"}]
+    specs = [{"name": t.default_name, "type": name} for name, t in FIGURE_TYPES.items() if t.default_name]
     return [s for s in specs if applies(cfg, dataset, s)]
 
 
@@ -41,7 +60,7 @@ def applies(cfg: dict, dataset: str, spec: dict) -> bool:
     """Whether ``spec`` can be drawn for ``dataset`` (its dataset, instructions, analyses present)."""
     if spec.get("dataset", dataset) != dataset:
         return False
-    need = NEEDS.get(spec["type"])
+    need = FIGURE_TYPES[spec["type"]].needs
     if need == "instructions":
         return any(i != "none" for _, i in feature_sets(cfg, dataset))
     if need:
@@ -63,6 +82,17 @@ def figure_spec(cfg: dict, dataset: str, name: str) -> dict:
     if name not in specs:
         raise ValueError(f"no figure {name!r} for dataset {dataset!r}; configured: {', '.join(specs)}")
     return specs[name]
+
+
+def figure_caption(cfg: dict, dataset: str, name: str) -> str:
+    """Report caption of figure ``name``: what it shows, the number of subjects, the test and correction."""
+    from brainalign.statistics.inference import resolve_test
+
+    spec = figure_spec(cfg, dataset, name)
+    n = len(cfg["datasets"][dataset]["subjects"])
+    test = TEST_NAMES[resolve_test(cfg["stats"]["test"], n)]
+    return (f"{FIGURE_TYPES[spec['type']].caption} Dataset {dataset}, n = {n} subjects; across-subject "
+            f"test: {test}; correction: Benjamini-Hochberg FDR, alpha {cfg['stats']['alpha']}.")
 
 
 def map_feature_set(cfg: dict, dataset: str, spec: dict) -> tuple[str, str]:

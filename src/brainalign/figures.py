@@ -11,6 +11,7 @@ DataFrame) so tests can check them against the tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -21,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
+from brainalign.figure_sets import FIGURE_TYPES  # noqa: E402
 from brainalign.labels import display_name, feature_set_table, model_type  # noqa: E402
 from brainalign.statistics.inference import fdr_bh, one_sample_test, resolve_test  # noqa: E402
 from brainalign.summaries import best_layers, score_label  # noqa: E402
@@ -28,6 +30,17 @@ from brainalign.summaries import best_layers, score_label  # noqa: E402
 MAX_WIDTH_IN = 18.0  # inches; at the default 150 dpi 2,700 px
 PANEL_COLS = 6
 MAX_CURVES = 12  # layerwise panels with more feature sets show model types
+
+#: figure type (:data:`brainalign.figure_sets.FIGURE_TYPES`) -> the function drawing it from the tables
+TABLE_FIGURES: dict[str, Callable[["Context", dict], plt.Figure]] = {}
+
+
+def table_figure(draw_type: Callable) -> Callable:
+    """Register a figure function under its name, which must be a figure type."""
+    if draw_type.__name__ not in FIGURE_TYPES:
+        raise ValueError(f"{draw_type.__name__} is not a figure type; known: {', '.join(FIGURE_TYPES)}")
+    TABLE_FIGURES[draw_type.__name__] = draw_type
+    return draw_type
 
 
 @dataclass
@@ -200,6 +213,7 @@ def _same_ylim(axes: list) -> None:
         ax.set_ylim(min(lows), max(highs))
 
 
+@table_figure
 def roi_bars(ctx: Context, spec: dict) -> plt.Figure:
     """Selected-layer score per ROI (or ROI group): bars = mean over subjects, 95 % CI, subject dots, * = significant."""
     values, by = _bar_values(ctx, spec)
@@ -222,6 +236,7 @@ def roi_bars(ctx: Context, spec: dict) -> plt.Figure:
     return fig
 
 
+@table_figure
 def instruction_heatmap(ctx: Context, spec: dict) -> plt.Figure:
     """Instruction x ROI heatmap of the selected-layer score per model; red box = best instruction per ROI, greyed = n.s."""
     best = _rois(_select(best_layers(ctx.alignment, spec.get("metric", "normalized")), spec, ctx), spec)
@@ -271,6 +286,7 @@ def _depth(df: pd.DataFrame) -> pd.Series:
     return df["layer"] / deepest
 
 
+@table_figure
 def layerwise(ctx: Context, spec: dict) -> plt.Figure:
     """Score against relative layer depth per ROI: mean over subjects with a 95 % CI band."""
     df = ctx.alignment[ctx.alignment["metric"] == spec.get("metric", "normalized")]
@@ -304,6 +320,7 @@ def layerwise(ctx: Context, spec: dict) -> plt.Figure:
     return fig
 
 
+@table_figure
 def layer_hierarchy(ctx: Context, spec: dict) -> plt.Figure:
     """Selected layer's relative depth per ROI: mean over subjects and feature sets, 95 % CI, subject dots."""
     align = _select(ctx.alignment, spec, ctx)
@@ -336,6 +353,7 @@ def _pair_label(ref: str, ctx: Context) -> str:
     return f"{ctx.label(model, instr)} ({layer})" if layer else ctx.label(model, instr)
 
 
+@table_figure
 def partition_bars(ctx: Context, spec: dict) -> plt.Figure:
     """Unique / shared parts per ROI for each configured pair: mean over subjects, 95 % CI, % of the joint model."""
     part = _rois(ctx.partition, spec)
@@ -370,6 +388,7 @@ def partition_bars(ctx: Context, spec: dict) -> plt.Figure:
     return fig
 
 
+@table_figure
 def partition_matrix(ctx: Context, spec: dict) -> plt.Figure:
     """Shared variance as % of the joint model for every pair of feature sets, per ROI group (mean over subjects)."""
     part = _rois(ctx.partition, spec)
@@ -407,6 +426,7 @@ def _removed_label(removed: str, ctx: Context) -> str:
     return f"minus {_pair_label(removed, ctx)}"
 
 
+@table_figure
 def residual_bars(ctx: Context, spec: dict) -> plt.Figure:
     """Selected-layer score per ROI before and after each removal: one labelled bar per (target, removed) pair."""
     res = _rois(best_layers(_select(ctx.residual, spec, ctx), spec.get("metric", "normalized"), ("removed",)), spec)
@@ -442,17 +462,10 @@ def residual_bars(ctx: Context, spec: dict) -> plt.Figure:
     return fig
 
 
-TABLE_FIGURES = {
-    "roi_bars": roi_bars, "instruction_heatmap": instruction_heatmap, "layerwise": layerwise,
-    "layer_hierarchy": layer_hierarchy, "partition_bars": partition_bars, "partition_matrix": partition_matrix,
-    "residual_bars": residual_bars,
-}
-
-
 def draw(ctx: Context, spec: dict) -> plt.Figure:
     """The figure of ``spec`` (brain maps: :mod:`brainalign.brain_maps`)."""
     if spec["type"] not in TABLE_FIGURES:
-        raise ValueError(f"unknown figure type {spec['type']!r}; allowed: {', '.join(TABLE_FIGURES)}, brain_map")
+        raise ValueError(f"unknown figure type {spec['type']!r}; allowed: {', '.join(FIGURE_TYPES)}")
     return TABLE_FIGURES[spec["type"]](ctx, spec)
 
 

@@ -18,37 +18,43 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
-from brainalign.config import feature_sets, load_config, ref_name
+from brainalign.config import feature_sets, load_config, project_root, ref_name
+from brainalign.result_paths import ANALYSIS_REFS, STORES, result_path
 from brainalign.stores import StoreError, check_store, verify_store
 
-PROJECT = Path(__file__).resolve().parents[2]
+
+def _stores_of(cfg: dict, dataset: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """(store kind, path fields) of every store the workflow writes for one dataset."""
+    ds = cfg["datasets"][dataset]
+    pairs = list(feature_sets(cfg, dataset))
+    analyses = {kind: [(ref_name(item[x]), ref_name(item[y])) for item in cfg[kind] if item["dataset"] == dataset]
+                for kind, (x, y) in ANALYSIS_REFS.items()}
+    for subject in ds["subjects"]:
+        yield "brain", {"subject": subject}
+        for model, instruction in pairs:
+            yield "encoding", {"subject": subject, "model": model, "instruction": instruction}
+        for kind, tokens in analyses.items():
+            for a, b in tokens:
+                yield kind, {"subject": subject, "a": a, "b": b}
+    for model, instruction in pairs:
+        yield "features", {"model": model, "instruction": instruction}
+
+
+def _expected(cfg: dict) -> Iterator[tuple[str, str, str]]:
+    """(dataset, store path, schema) of every store the workflow writes for ``cfg``."""
+    for dataset in cfg["datasets"]:
+        for kind, fields in _stores_of(cfg, dataset):
+            yield dataset, result_path(cfg["results"], kind, dataset=dataset, **fields), STORES[kind].schema
 
 
 def expected_stores(cfg: dict) -> dict[str, str]:
-    """Store path -> schema of every store the workflow writes for ``cfg`` (as in workflow/rules)."""
-    out: dict[str, str] = {}
-    res = cfg["results"]
-    for name, ds in cfg["datasets"].items():
-        pairs = list(feature_sets(cfg, name))
-        for subject in ds["subjects"]:
-            out[f"{res}/{name}/brain/{subject}.zarr"] = "brain"
-            for model, instr in pairs:
-                out[f"{res}/{name}/encoding/{subject}/{model}/{instr}.zarr"] = "encoding"
-            for item in cfg["residual"]:
-                if item["dataset"] == name:
-                    token = f"{ref_name(item['target'])}__minus__{ref_name(item['remove'])}"
-                    out[f"{res}/{name}/residual/{subject}/{token}.zarr"] = "encoding"
-            for item in cfg["partition"]:
-                if item["dataset"] == name:
-                    token = f"{ref_name(item['a'])}__{ref_name(item['b'])}"
-                    out[f"{res}/{name}/partition/{subject}/{token}.zarr"] = "partition"
-        for model, instr in pairs:
-            out[f"{res}/{name}/features/{model}/{instr}.zarr"] = "features"
-    return out
+    """Store path -> schema of every store the workflow writes for ``cfg`` (brainalign.result_paths)."""
+    return {path: schema for _, path, schema in _expected(cfg)}
 
 
 def bad_stores(cfg: dict, workdir: str | Path = ".") -> dict[str, str]:
@@ -69,11 +75,10 @@ def stores_to_remake(cfg: dict, workdir: str | Path = ".") -> list[str]:
     dataset already has its tables (Snakemake would not remake it).
     """
     out = []
-    for path, schema in expected_stores(cfg).items():
+    for dataset, path, schema in _expected(cfg):
         full = Path(workdir) / path
         if not full.exists():
-            dataset = Path(path).relative_to(cfg["results"]).parts[0]
-            if (Path(workdir) / cfg["results"] / dataset / "tables" / "alignment.tsv").exists():
+            if (Path(workdir) / result_path(cfg["results"], "table", dataset=dataset, table="alignment")).exists():
                 out.append(path)
             continue
         try:
@@ -85,8 +90,9 @@ def stores_to_remake(cfg: dict, workdir: str | Path = ".") -> list[str]:
 
 def rerun_command(paths: list[str], configfile: str | None, cores: str) -> list[str]:
     cmd = ["snakemake", "--cores", cores, "--rerun-incomplete"]
-    if Path.cwd().resolve() != PROJECT:
-        cmd += ["-s", str(PROJECT / "workflow" / "Snakefile")]
+    project = project_root()
+    if Path.cwd().resolve() != project:
+        cmd += ["-s", str(project / "workflow" / "Snakefile")]
     if configfile:
         cmd += ["--configfile", configfile]
     return cmd + ["--forcerun", *paths]
@@ -94,8 +100,9 @@ def rerun_command(paths: list[str], configfile: str | None, cores: str) -> list[
 
 def load(configfile: str | None) -> dict:
     """The validated config, read as the workflow reads it (the demo config by default)."""
-    path = Path(configfile) if configfile else PROJECT / "config" / "config.yaml"
-    return load_config(yaml.safe_load(path.read_text()) or {}, root=PROJECT, source=str(path))
+    project = project_root()
+    path = Path(configfile) if configfile else project / "config" / "config.yaml"
+    return load_config(yaml.safe_load(path.read_text()) or {}, root=project, source=str(path))
 
 
 def main(argv: list[str] | None = None) -> int:

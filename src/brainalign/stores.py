@@ -278,10 +278,26 @@ def check_store(path: str | os.PathLike, schema: str | None = None) -> None:
         raise StoreError(f"store {path} is damaged: {detail}; {_recovery(path)}")
 
 
+def recorded_schema(path: str | os.PathLike) -> str:
+    """The schema a finished store records in its completion marker (:func:`check_store` it first)."""
+    return json.loads((Path(path) / MARKER).read_text())["schema"]
+
+
 def verify_store(path: str | os.PathLike, schema: str | None = None) -> None:
     """:func:`check_store`, then read every array (each chunk decompressed)."""
     check_store(path, schema)
-    read_store(path, schema or json.loads((Path(path) / MARKER).read_text())["schema"])
+    read_store(path, schema or recorded_schema(path))
+
+
+def open(path: str | os.PathLike, load: bool = True) -> xr.Dataset:  # noqa: A001 - read as brainalign.stores.open
+    """Open a store the workflow (or :func:`write_store`) wrote, checking that it is complete.
+
+    The store's kind (``brain``, ``features``, ``encoding``, ``partition``) is the one it
+    records; a missing, unfinished or damaged store raises :class:`StoreError` naming it and
+    how to remake it. ``load=False`` leaves the arrays on disk (read lazily).
+    """
+    check_store(path)
+    return read_store(path, recorded_schema(path), load=load)
 
 
 def read_store(path: str | os.PathLike, schema: str, load: bool = True) -> xr.Dataset:

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from brainalign.statistics.inference import fraction_significant
-from brainalign.stores import json_attr, read_store, write_tsv
+from brainalign.stores import StoreError, json_attr, read_store, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,38 @@ def roi_rows(ds: xr.Dataset, roi_mask: xr.DataArray, base: dict, ceiling: np.nda
     return rows
 
 
+def store_identity(ds: xr.Dataset, path: str | Path, *keys: str) -> list[str]:
+    """The attributes ``keys`` that say whose a store is (subject, model, ...); never read from its path."""
+    missing = [k for k in keys if k not in ds.attrs]
+    if missing:
+        raise StoreError(f"store {path} lacks the attributes {missing} naming what it holds; remake it")
+    return [str(ds.attrs[k]) for k in keys]
+
+
+def feature_ref(ds: xr.Dataset, path: str | Path, role: str) -> str:
+    """``model@instruction@Llayer`` of the feature space a store records under ``role`` (``a``, ``removed``)."""
+    model, instruction, layer = store_identity(ds, path, f"{role}_model", f"{role}_instruction", f"{role}_layer")
+    return f"{model}@{instruction}@L{layer}"
+
+
+def _encoding_store(dataset: str, brains: dict[str, xr.Dataset], path: str) -> tuple[xr.Dataset, dict, xr.Dataset]:
+    """An encoding (or residual) store, its identity columns and its subject's brain store."""
+    ds = read_store(path, "encoding")
+    subject, model, instruction = store_identity(ds, path, "subject", "model", "instruction")
+    if subject not in brains:
+        raise StoreError(f"store {path} is of subject {subject!r}, whose brain store is not among the inputs "
+                         f"(subjects: {', '.join(brains) or 'none'})")
+    return ds, {"dataset": dataset, "subject": subject, "model": model, "instruction": instruction}, brains[subject]
+
+
 def alignment_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]) -> pd.DataFrame:
-    """ROI table of every encoding store."""
+    """ROI table of every encoding store; ``brains``: subject -> brain store (ROI masks, ceilings)."""
     rows = []
     for path in paths:
-        ds = read_store(path, "encoding")
-        subject = Path(path).parts[-3]
-        base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
-                "instruction": ds.attrs["instruction"], "ceiling": brains[subject].attrs.get("ceiling_method", "")}
-        ceiling = brains[subject]["noise_ceiling"].values if "noise_ceiling" in brains[subject] else None
-        rows += roi_rows(ds, brains[subject]["roi_mask"], base, ceiling)
+        ds, base, brain = _encoding_store(dataset, brains, path)
+        base["ceiling"] = brain.attrs.get("ceiling_method", "")
+        ceiling = brain["noise_ceiling"].values if "noise_ceiling" in brain else None
+        rows += roi_rows(ds, brain["roi_mask"], base, ceiling)
     return pd.DataFrame(rows, columns=COLUMNS + ["ceiling"])
 
 
@@ -92,38 +114,33 @@ def residual_table(dataset: str, brains: dict[str, xr.Dataset], paths: list[str]
     """ROI table of the residual stores, labelled with what was removed."""
     rows = []
     for path in paths:
-        ds = read_store(path, "encoding")
-        subject = Path(path).parts[-2]
-        base = {"dataset": dataset, "subject": subject, "model": ds.attrs["model"],
-                "instruction": ds.attrs["instruction"]}
-        removed = f"{ds.attrs['removed_model']}@{ds.attrs['removed_instruction']}@L{ds.attrs['removed_layer']}"
-        for row in roi_rows(ds, brains[subject]["roi_mask"], base):
-            rows.append({**row, "removed": removed})
+        ds, base, brain = _encoding_store(dataset, brains, path)
+        rows += roi_rows(ds, brain["roi_mask"], {**base, "removed": feature_ref(ds, path, "removed")})
     return pd.DataFrame(rows, columns=COLUMNS + ["removed"])
+
+
+PARTS = ["shared", "unique_a", "unique_b", "joint", "score_a", "score_b", "score_ab"]
 
 
 def partition_table(dataset: str, paths: list[str]) -> pd.DataFrame:
     """ROI means of shared / unique / joint scores of every partition store."""
     rows = []
-    parts = ["shared", "unique_a", "unique_b", "joint", "score_a", "score_b", "score_ab"]
     for path in paths:
         ds = read_store(path, "partition")
-        subject = Path(path).parts[-2]
-        a = f"{ds.attrs['a_model']}@{ds.attrs['a_instruction']}@L{ds.attrs['a_layer']}"
-        b = f"{ds.attrs['b_model']}@{ds.attrs['b_instruction']}@L{ds.attrs['b_layer']}"
+        (subject,) = store_identity(ds, path, "subject")
+        base = {"dataset": dataset, "subject": subject, "a": feature_ref(ds, path, "a"),
+                "b": feature_ref(ds, path, "b"), "score": ds.attrs["metric"]}
         mask = ds["roi_mask"].values
         for ri, roi in enumerate(ds["roi"].values.astype(str)):
-            for part in parts:
+            for part in PARTS:
                 v = ds[part].values[mask[ri]]
                 value = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
-                rows.append({"dataset": dataset, "subject": subject, "roi": roi, "a": a, "b": b,
-                             "metric": part, "value": value, "score": ds.attrs["metric"]})
+                rows.append({**base, "roi": roi, "metric": part, "value": value})
     return pd.DataFrame(rows, columns=["dataset", "subject", "roi", "a", "b", "metric", "value", "score"])
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a TSV atomically."""
-    write_tsv(df, path)
+#: Write a table atomically (a TSV; names stay text when read back with :func:`read_table`).
+write_table = write_tsv
 
 
 # Columns holding names a user gives (ROI, subject, model, run, ...) or labels: read as
@@ -145,8 +162,11 @@ def summarize_dataset(
     partition_paths: list[str], out_alignment: str, out_residual: str, out_partition: str,
 ) -> None:
     """Workflow entry point: write the three ROI tables of a dataset."""
-    brains = {Path(p).stem: read_store(p, "brain", load=False) for p in brain_paths}
-    brains = {k: v[[n for n in ("roi_mask", "noise_ceiling") if n in v]].load() for k, v in brains.items()}
+    brains = {}
+    for path in brain_paths:
+        brain = read_store(path, "brain", load=False)
+        (subject,) = store_identity(brain, path, "subject")
+        brains[subject] = brain[[n for n in ("roi_mask", "noise_ceiling") if n in brain]].load()
     write_table(alignment_table(dataset, brains, encoding_paths), out_alignment)
     write_table(residual_table(dataset, brains, residual_paths), out_residual)
     write_table(partition_table(dataset, partition_paths), out_partition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -197,3 +198,25 @@ def test_registry_readers(tmp_path):
         read_models(tmp_path / "m.yaml")
     (tmp_path / "i.yaml").write_text(yaml.safe_dump(INSTRUCTIONS))
     assert read_instructions(tmp_path / "i.yaml")["audio"] == {"AD": "Describe this audio in detail."}
+
+
+def test_resources_resolve_against_the_package_from_any_directory(tmp_path, monkeypatch):
+    from brainalign.config import RESOURCES, resource_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resource_path("resources/rois/nsd/groups.yaml") == RESOURCES / "rois" / "nsd" / "groups.yaml"
+    assert (RESOURCES / "rois" / "nsd" / "groups.yaml").is_file()
+    (tmp_path / "resources" / "rois").mkdir(parents=True)
+    (tmp_path / "resources" / "rois" / "mine.yaml").write_text("rois: {}\n")
+    assert resource_path("resources/rois/mine.yaml") == Path("resources/rois/mine.yaml")  # as given wins
+    assert resource_path("data/x.yaml") == Path("data/x.yaml")
+
+
+def test_project_root_is_the_folder_holding_the_workflow(tmp_path):
+    from brainalign.config import project_root
+
+    (tmp_path / "p" / "workflow" / "scripts").mkdir(parents=True)
+    (tmp_path / "p" / "workflow" / "Snakefile").write_text("")
+    assert project_root(tmp_path / "p" / "workflow" / "scripts") == (tmp_path / "p").resolve()
+    with pytest.raises(ConfigError, match="no brainalign project"):
+        project_root(tmp_path)

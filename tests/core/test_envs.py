@@ -117,3 +117,29 @@ def test_features_environment_imports_every_family(family):
         proc = (entry.get("processor") or {}).get("class")
         if proc:
             assert getattr(transformers, proc), proc
+
+
+def _bare_venv(tmp_path: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
+    return tmp_path / "env" / "bin" / "python"
+
+
+def _imported_from(python: Path) -> str:
+    return subprocess.run([str(python), "-c", "import brainalign; print(brainalign.__file__)"], check=True,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}).stdout.strip()
+
+
+def test_own_environment_imports_this_brainalign_without_pythonpath(tmp_path):
+    """``make env-NAME`` (create_venv) links the library; jobs there need no PYTHONPATH."""
+    python = _bare_venv(tmp_path)
+    written = envs.install_library(python)
+    assert written.name == "brainalign.pth"
+    assert _imported_from(python) == str(envs.PACKAGE / "__init__.py")
+
+
+def test_installed_brainalign_is_copied_into_the_environment(tmp_path, monkeypatch):
+    python = _bare_venv(tmp_path)
+    monkeypatch.setattr(envs.site, "getsitepackages", lambda: [str(envs.PACKAGE.parent)])
+    written = envs.install_library(python)
+    assert (written / "__init__.py").is_file() and (written / "schemas" / "config.schema.yaml").is_file()
+    assert _imported_from(python) == str(written / "__init__.py")

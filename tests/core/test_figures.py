@@ -221,3 +221,14 @@ def test_figure_job_writes_raster_and_vector(tmp_path):
         figure_job({"name": "fig", "type": "residual_bars"}, "d", paths, str(out), {"dpi": 60}, {}, REGISTRY)
         assert out.read_bytes().startswith(magic)
     assert plt.get_fignums() == []
+
+
+def test_figure_types_are_listed_once():
+    """The figure functions, the default set and the config schema's enum all follow FIGURE_TYPES."""
+    from brainalign.config import load_schema
+    from brainalign.figure_sets import FIGURE_TYPES
+
+    enum = load_schema("config")["$defs"]["figure_spec"]["properties"]["type"]["enum"]
+    assert sorted(enum) == sorted(FIGURE_TYPES)
+    assert set(figures.TABLE_FIGURES) == set(FIGURE_TYPES) - {"brain_map"}
+    assert all(figures.TABLE_FIGURES[name].__name__ == name for name in figures.TABLE_FIGURES)

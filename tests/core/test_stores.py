@@ -137,3 +137,19 @@ def test_provenance_records_versions_and_extras():
         assert attrs[key]
     assert attrs["model"] == "m"
     assert set(stores.SCHEMAS) == {"brain", "features", "encoding", "partition"}
+
+
+def test_open_reads_the_kind_a_store_records_and_refuses_unfinished_ones(tmp_path):
+    import brainalign
+    from brainalign.stores import MARKER, StoreError, write_store
+
+    ds = xr.Dataset({k: ("voxel", np.zeros(3)) for k in ("shared", "unique_a", "unique_b", "joint")},
+                    attrs={"subject": "sub-01"})
+    path = write_store(ds, tmp_path / "p.zarr", "partition")
+    opened = brainalign.stores.open(path)
+    assert opened.attrs["schema"] == "partition" and opened.attrs["subject"] == "sub-01"
+    with pytest.raises(StoreError, match=r"store not found: .*nope.zarr; remake it"):
+        brainalign.stores.open(tmp_path / "nope.zarr")
+    (path / MARKER).unlink()
+    with pytest.raises(StoreError, match=r"p.zarr has no completion marker"):
+        brainalign.stores.open(path)

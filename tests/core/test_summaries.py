@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from brainalign.stores import write_store
+from brainalign.stores import StoreError, read_store, write_store
 from brainalign.summaries import (
     COLUMNS,
     alignment_table,
@@ -57,15 +60,15 @@ def _write_tree(root):
     brain = brain.assign_coords(roi=["EV", "HV"])
     write_store(brain, root / "brain" / "sub-01.zarr", "brain")
     r = np.array([[0.1, 0.1, 0.1, 0.1, 0.1], [0.3, 0.3, 0.3, 0.2, 0.2]])
-    enc = write_store(encoding_store(r, r * 2), root / "encoding" / "sub-01" / "vit" / "none.zarr", "encoding")
-    res = encoding_store(r / 2, r, removed_model="minilm", removed_instruction="none", removed_layer=3)
+    enc = write_store(encoding_store(r, r * 2, subject="sub-01"), root / "encoding" / "sub-01" / "vit" / "none.zarr", "encoding")
+    res = encoding_store(r / 2, r, subject="sub-01", removed_model="minilm", removed_instruction="none", removed_layer=3)
     resp = write_store(res, root / "residual" / "sub-01" / "vit@none@Lall__minus__minilm@none@L3.zarr", "encoding")
     part = xr.Dataset(
         {k: ("voxel", np.full(5, v)) for k, v in
          {"shared": 0.2, "unique_a": 0.1, "unique_b": 0.05, "joint": 0.35, "score_a": 0.3, "score_b": 0.25,
           "score_ab": 0.35}.items()},
         coords={"voxel": np.arange(5), "roi": ["EV", "HV"], "roi_mask": (("roi", "voxel"), MASK)},
-        attrs={"metric": "normalized", "a_model": "vit", "a_instruction": "none", "a_layer": 1,
+        attrs={"metric": "normalized", "subject": "sub-01", "a_model": "vit", "a_instruction": "none", "a_layer": 1,
                "b_model": "minilm", "b_instruction": "none", "b_layer": 3},
     )
     partp = write_store(part, root / "partition" / "sub-01" / "vit@none@L1__minilm@none@L3.zarr", "partition")
@@ -90,6 +93,31 @@ def test_tables_from_stores(tmp_path):
     shared = parts[parts.metric == "shared"]["value"]
     assert np.allclose(shared, 0.2) and set(parts["score"]) == {"normalized"}
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_tables_read_subjects_from_the_stores_not_their_paths(tmp_path):
+    """Stores anywhere (here: one flat folder) are summarised by the subject they record."""
+    brain, enc, res, part = (Path(p) for p in _write_tree(tmp_path / "tree"))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name, store in (("b.zarr", brain), ("e.zarr", enc), ("r.zarr", res), ("p.zarr", part)):
+        shutil.copytree(store, flat / name)
+    out = [tmp_path / f"{n}.tsv" for n in ("alignment", "residual", "partition")]
+    summarize_dataset("demo", [str(flat / "b.zarr")], [str(flat / "e.zarr")], [str(flat / "r.zarr")],
+                      [str(flat / "p.zarr")], *map(str, out))
+    assert {set(read_table(o)["subject"]) == {"sub-01"} for o in out} == {True}
+
+
+def test_store_without_its_subject_is_an_error_naming_it(tmp_path):
+    brain, *_ = _write_tree(tmp_path)
+    anonymous = write_store(encoding_store(np.zeros((1, 5)), np.zeros((1, 5))), tmp_path / "anon.zarr", "encoding")
+    brains = {"sub-01": read_store(brain, "brain")}
+    with pytest.raises(StoreError, match=r"anon.zarr lacks the attributes \['subject'\]"):
+        alignment_table("d", brains, [str(anonymous)])
+    other = write_store(encoding_store(np.zeros((1, 5)), np.zeros((1, 5)), subject="sub-02"), tmp_path / "o.zarr",
+                        "encoding")
+    with pytest.raises(StoreError, match=r"o.zarr is of subject 'sub-02', whose brain store is not among"):
+        alignment_table("d", brains, [str(other)])
 
 
 def test_tables_with_no_stores_have_columns(tmp_path):

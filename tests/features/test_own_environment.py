@@ -1,7 +1,8 @@
 """Models with their own environment: the registry entry names it, extraction runs there.
 
 A stand-in environment (a venv of its own, seeing this interpreter's packages through a
-.pth file) plays ``mplug-owl``; the stand-in adapter refuses to run anywhere else and
+.pth file, with brainalign as ``make env-NAME`` installs it) plays ``mplug-owl``; the
+stand-in adapter refuses to run anywhere else and
 wraps the tiny random ViT of the registry, so its features must equal an in-process run.
 """
 
@@ -18,7 +19,7 @@ import yaml
 from conftest import INSTRUCTIONS_YAML, MODELS_YAML
 from tiny_models import real_entry
 
-from brainalign.envs import env_python
+from brainalign.envs import env_python, install_library
 from brainalign.features.environment import extract_in, model_environment, model_python
 from brainalign.stores import read_store
 
@@ -48,6 +49,7 @@ def standin(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
     lib = next(prefix.glob("lib/python3*/site-packages"))
     (lib / "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    install_library(prefix / "bin" / "python")  # as `make env-mplug-owl` does
     (root / "adapter").mkdir()
     (root / "adapter" / "standin_adapter.py").write_text(ADAPTER)
     entry = {"family": "remote", "backend": "external", "environment": "mplug-owl",

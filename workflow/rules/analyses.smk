@@ -10,13 +10,11 @@ wildcard_constraints:
 
 rule residualize:
     input:
-        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
+        brain=BRAIN,
         target=lambda wc: ref_store(wc.dataset, wc.a),
         removed=lambda wc: ref_store(wc.dataset, wc.b),
     output:
-        directory(
-            f"{RESULTS}/{{dataset}}/residual/{{subject}}/{{a}}__minus__{{b}}.zarr"
-        ),
+        directory(RESIDUAL),
     log:
         f"{LOGS}/residualize/{{dataset}}/{{subject}}/{{a}}__minus__{{b}}.log",
     benchmark:
@@ -37,11 +35,11 @@ rule residualize:
 
 rule partition:
     input:
-        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
+        brain=BRAIN,
         a=lambda wc: ref_store(wc.dataset, wc.a),
         b=lambda wc: ref_store(wc.dataset, wc.b),
     output:
-        directory(f"{RESULTS}/{{dataset}}/partition/{{subject}}/{{a}}__{{b}}.zarr"),
+        directory(PARTITION),
     log:
         f"{LOGS}/partition/{{dataset}}/{{subject}}/{{a}}__{{b}}.log",
     benchmark:

@@ -1,3 +1,4 @@
+import os
 import re
 
 from snakemake.logging import logger
@@ -11,12 +12,29 @@ from brainalign.config import (
 from brainalign.features.environment import model_environment
 from brainalign.features.lock import lock_path, read_lock, unpinned
 from brainalign.features.resources import rule_resources
-from brainalign.figure_sets import figure_spec, figure_specs, map_feature_set
+from brainalign.figure_sets import (
+    figure_caption,
+    figure_spec,
+    figure_specs,
+    map_feature_set,
+)
 from brainalign.rerun import feature_job_params, trigger_settings
+from brainalign.result_paths import ANALYSIS_REFS, TABLES, pattern, result_path
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+# Path patterns of the stores and tables (wildcards in braces), from brainalign.result_paths.
+BRAIN = pattern(RESULTS, "brain")
+FEATURES = pattern(RESULTS, "features")
+ENCODING = pattern(RESULTS, "encoding")
+RESIDUAL = pattern(RESULTS, "residual")
+PARTITION = pattern(RESULTS, "partition")
+TABLE = pattern(RESULTS, "table")
+FIGURE = pattern(RESULTS, "figure")
+GROUND_TRUTH = pattern(RESULTS, "ground_truth")
+STIMULI = pattern(RESULTS, "stimuli")
+STIMULUS_FILES = pattern(RESULTS, "stimulus_files")
 
 for _problem in remote_code_problems(config):
     logger.warning(f"WARNING: {_problem}")
@@ -48,19 +66,25 @@ def subjects(dataset):
     return dataset_cfg(dataset)["subjects"]
 
 
+def store_path(kind, **fields):
+    """The path of one store (brainalign.result_paths.STORES) under the results folder."""
+    return result_path(RESULTS, kind, **fields)
+
+
 def features_path(dataset, model, instruction):
-    return f"{RESULTS}/{dataset}/features/{model}/{instruction}.zarr"
+    return store_path("features", dataset=dataset, model=model, instruction=instruction)
 
 
 def brain_path(dataset, subject):
-    return f"{RESULTS}/{dataset}/brain/{subject}.zarr"
+    return store_path("brain", dataset=dataset, subject=subject)
 
 
-def encoding_paths(dataset):
+def encoding_paths(dataset, sets=None):
+    """Encoding stores of every subject for ``sets`` (default: every feature set of the dataset)."""
     return [
-        f"{RESULTS}/{dataset}/encoding/{s}/{m}/{i}.zarr"
+        store_path("encoding", dataset=dataset, subject=s, model=m, instruction=i)
         for s in subjects(dataset)
-        for m, i in feature_sets(config, dataset)
+        for m, i in (sets or feature_sets(config, dataset))
     ]
 
 
@@ -69,24 +93,20 @@ def analysis_items(kind, dataset):
     return [a for a in config[kind] if a["dataset"] == dataset]
 
 
-def residual_paths(dataset):
+def analysis_paths(kind, dataset):
+    """Residual or partition stores of a dataset: one per configured pair and subject."""
+    ref_a, ref_b = ANALYSIS_REFS[kind]
     return [
-        f"{RESULTS}/{dataset}/residual/{s}/{ref_name(a['target'])}__minus__{ref_name(a['remove'])}.zarr"
-        for a in analysis_items("residual", dataset)
+        store_path(
+            kind,
+            dataset=dataset,
+            subject=s,
+            a=ref_name(item[ref_a]),
+            b=ref_name(item[ref_b]),
+        )
+        for item in analysis_items(kind, dataset)
         for s in subjects(dataset)
     ]
-
-
-def partition_paths(dataset):
-    return [
-        f"{RESULTS}/{dataset}/partition/{s}/{ref_name(a['a'])}__{ref_name(a['b'])}.zarr"
-        for a in analysis_items("partition", dataset)
-        for s in subjects(dataset)
-    ]
-
-
-def has_instructions(dataset):
-    return any(i != "none" for _, i in feature_sets(config, dataset))
 
 
 def figure_names(dataset):
@@ -100,11 +120,13 @@ def figure_formats():
     ]
 
 
+def table_pattern(table):
+    """Path pattern of one table of a dataset (``{dataset}`` left as a wildcard)."""
+    return TABLE.replace("{table}", table)
+
+
 def table_paths(dataset):
-    return {
-        n: f"{RESULTS}/{dataset}/tables/{n}.tsv"
-        for n in ("alignment", "residual", "partition", "stats")
-    }
+    return {t: result_path(RESULTS, "table", dataset=dataset, table=t) for t in TABLES}
 
 
 def figure_inputs(wildcards):
@@ -112,13 +134,11 @@ def figure_inputs(wildcards):
     inputs = table_paths(wildcards.dataset)
     spec = figure_spec(config, wildcards.dataset, wildcards.figure)
     if spec["type"] == "brain_map":
-        model, instr = map_feature_set(config, wildcards.dataset, spec)
-        subs = subjects(wildcards.dataset)
-        inputs["encoding"] = [
-            f"{RESULTS}/{wildcards.dataset}/encoding/{s}/{model}/{instr}.zarr"
-            for s in subs
+        model_instruction = map_feature_set(config, wildcards.dataset, spec)
+        inputs["encoding"] = encoding_paths(wildcards.dataset, [model_instruction])
+        inputs["brains"] = [
+            brain_path(wildcards.dataset, s) for s in subjects(wildcards.dataset)
         ]
-        inputs["brains"] = [brain_path(wildcards.dataset, s) for s in subs]
     return inputs
 
 
@@ -133,39 +153,25 @@ def figure_labels(wildcards):
     }
 
 
-def figure_caption(dataset, name):
-    from brainalign.figure_sets import CAPTIONS
-
-    from brainalign.statistics.inference import resolve_test
-
-    spec = figure_spec(config, dataset, name)
-    n = len(subjects(dataset))
-    test = {"ttest": "t-test", "wilcoxon": "Wilcoxon signed-rank test"}[
-        resolve_test(config["stats"]["test"], n)
-    ]
-    return (
-        f"{CAPTIONS[spec['type']]} Dataset {dataset}, n = {n} subjects; across-subject "
-        f"test: {test}; correction: Benjamini-Hochberg FDR, alpha {config['stats']['alpha']}."
-    )
-
-
 def all_targets():
     out = []
     for d in config["datasets"]:
         out += [
-            f"{RESULTS}/{d}/figures/{n}.{fmt}"
+            result_path(RESULTS, "figure", dataset=d, figure=n, ext=fmt)
             for n in figure_names(d)
             for fmt in figure_formats()
         ]
-        out.append(f"{RESULTS}/{d}/tables/stats.tsv")
-        out.append(f"{RESULTS}/{d}/tables/headlines.tsv")
+        out += [
+            result_path(RESULTS, "table", dataset=d, table=t)
+            for t in ("stats", "headlines")
+        ]
     return out
 
 
 def ground_truth_input(dataset):
     """Synthetic datasets: the ground truth the headlines compare with."""
     if dataset_cfg(dataset)["kind"] == "synthetic":
-        return [f"{RESULTS}/{dataset}/ground_truth.json"]
+        return [result_path(RESULTS, "ground_truth", dataset=dataset)]
     return []
 
 

@@ -6,8 +6,8 @@ rule algonauts2023_stimuli:
     input:
         unpack(dataset_inputs),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/algonauts2023_stimuli/{{dataset}}.log",
     benchmark:
@@ -25,9 +25,9 @@ rule algonauts2023_stimuli:
 rule algonauts2023_brain:
     input:
         unpack(dataset_inputs),
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/algonauts2023_brain/{{dataset}}/{{subject}}.log",
     benchmark:

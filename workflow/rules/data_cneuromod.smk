@@ -35,8 +35,8 @@ rule cneuromod_stimuli:
     input:
         manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/cneuromod_stimuli/{{dataset}}.log",
     benchmark:
@@ -55,10 +55,10 @@ rule cneuromod_brain:
     input:
         unpack(dataset_inputs),
         manifest=f"{RESULTS}/{{dataset}}/raw/manifest.tsv",
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
         labels=cneuromod_labels,
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/cneuromod_brain/{{dataset}}/{{subject}}.log",
     benchmark:

@@ -4,8 +4,8 @@ rule custom_stimuli:
     input:
         unpack(dataset_inputs),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/custom_stimuli/{{dataset}}.log",
     benchmark:
@@ -23,9 +23,9 @@ rule custom_stimuli:
 rule custom_brain:
     input:
         unpack(dataset_inputs),
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/custom_brain/{{dataset}}/{{subject}}.log",
     benchmark:

@@ -28,8 +28,8 @@ rule nsd_stimuli:
     input:
         unpack(dataset_inputs),
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
     log:
         f"{LOGS}/nsd_stimuli/{{dataset}}.log",
     benchmark:
@@ -50,7 +50,7 @@ rule nsd_brain:
     input:
         unpack(dataset_inputs),
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/nsd_brain/{{dataset}}/{{subject}}.log",
     benchmark:

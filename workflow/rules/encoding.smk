@@ -3,12 +3,10 @@
 
 rule encode:
     input:
-        brain=f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr",
-        features=f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr",
+        brain=BRAIN,
+        features=FEATURES,
     output:
-        directory(
-            f"{RESULTS}/{{dataset}}/encoding/{{subject}}/{{model}}/{{instruction}}.zarr"
-        ),
+        directory(ENCODING),
     log:
         f"{LOGS}/encode/{{dataset}}/{{subject}}/{{model}}/{{instruction}}.log",
     benchmark:

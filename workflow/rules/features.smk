@@ -35,10 +35,10 @@ rule lock_models:
 
 rule extract_features:
     input:
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
         lock=locked_inputs,
     output:
-        directory(f"{RESULTS}/{{dataset}}/features/{{model}}/{{instruction}}.zarr"),
+        directory(FEATURES),
     log:
         f"{LOGS}/extract_features/{{dataset}}/{{model}}/{{instruction}}.log",
     benchmark:

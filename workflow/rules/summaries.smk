@@ -5,17 +5,17 @@ rule summarize:
     input:
         brains=lambda wc: [brain_path(wc.dataset, s) for s in subjects(wc.dataset)],
         encoding=lambda wc: encoding_paths(wc.dataset),
-        residual=lambda wc: residual_paths(wc.dataset),
-        partition=lambda wc: partition_paths(wc.dataset),
+        residual=lambda wc: analysis_paths("residual", wc.dataset),
+        partition=lambda wc: analysis_paths("partition", wc.dataset),
     output:
         alignment=report(
-            f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
+            table_pattern("alignment"),
             caption="../report/alignment.rst",
             category="{dataset}",
             subcategory="tables",
         ),
-        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
-        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+        residual=table_pattern("residual"),
+        partition=table_pattern("partition"),
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
     conda:
@@ -28,12 +28,12 @@ rule summarize:
 
 rule stats:
     input:
-        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
-        residual=f"{RESULTS}/{{dataset}}/tables/residual.tsv",
-        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
+        alignment=table_pattern("alignment"),
+        residual=table_pattern("residual"),
+        partition=table_pattern("partition"),
     output:
         report(
-            f"{RESULTS}/{{dataset}}/tables/stats.tsv",
+            table_pattern("stats"),
             caption="../report/stats.rst",
             category="{dataset}",
             subcategory="tables",
@@ -55,7 +55,7 @@ rule figure:
         unpack(figure_inputs),
     output:
         report(
-            f"{RESULTS}/{{dataset}}/figures/{{figure}}.{{ext}}",
+            FIGURE,
             caption="../report/figure.rst",
             category="{dataset}",
             subcategory="figures",
@@ -70,7 +70,7 @@ rule figure:
         "../../envs/analysis.yaml"
     params:
         spec=lambda wc: figure_spec(config, wc.dataset, wc.figure),
-        caption=lambda wc: figure_caption(wc.dataset, wc.figure),
+        caption=lambda wc: figure_caption(config, wc.dataset, wc.figure),
         figures=config["figures"],
         stats=config["stats"],
         registry=registry_of(config).models,
@@ -84,13 +84,13 @@ rule figure:
 
 rule headlines:
     input:
-        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.tsv",
-        partition=f"{RESULTS}/{{dataset}}/tables/partition.tsv",
-        stats=f"{RESULTS}/{{dataset}}/tables/stats.tsv",
+        alignment=table_pattern("alignment"),
+        partition=table_pattern("partition"),
+        stats=table_pattern("stats"),
         truth=lambda wc: ground_truth_input(wc.dataset),
     output:
         report(
-            f"{RESULTS}/{{dataset}}/tables/headlines.tsv",
+            table_pattern("headlines"),
             caption="../report/headlines.rst",
             category="{dataset}",
             subcategory="tables",

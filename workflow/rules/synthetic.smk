@@ -3,9 +3,9 @@
 
 rule simulate_stimuli:
     output:
-        table=f"{RESULTS}/{{dataset}}/stimuli.tsv",
-        files=directory(f"{RESULTS}/{{dataset}}/stimuli"),
-        truth=f"{RESULTS}/{{dataset}}/ground_truth.json",
+        table=STIMULI,
+        files=directory(STIMULUS_FILES),
+        truth=GROUND_TRUTH,
     log:
         f"{LOGS}/simulate_stimuli/{{dataset}}.log",
     wildcard_constraints:
@@ -21,9 +21,9 @@ rule simulate_stimuli:
 rule simulate_brain:
     input:
         unpack(synthetic_drivers),
-        stimuli=f"{RESULTS}/{{dataset}}/stimuli.tsv",
+        stimuli=STIMULI,
     output:
-        directory(f"{RESULTS}/{{dataset}}/brain/{{subject}}.zarr"),
+        directory(BRAIN),
     log:
         f"{LOGS}/simulate_brain/{{dataset}}/{{subject}}.log",
     benchmark:

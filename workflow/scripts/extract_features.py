@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from brainalign.config import project_root
 from brainalign.envs import env_python
 from brainalign.features.environment import extract_in
 from brainalign.features.registry import RegistryError
@@ -13,7 +14,7 @@ from brainalign.rerun import job_settings
 log = snakemake_log(snakemake)
 stimuli = Path(snakemake.input.stimuli)
 # Registry paths in the config are relative to the project root, not the working directory.
-project = next(p for p in Path(snakemake.scriptdir).resolve().parents if (p / "workflow" / "Snakefile").exists())
+project = project_root(snakemake.scriptdir)
 try:
     extract_in(
         env_python(snakemake.params.environment, snakemake.config["envs_dir"]),

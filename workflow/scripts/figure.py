@@ -2,12 +2,13 @@
 
 from brainalign.figure_sets import figure_job
 from brainalign.logs import snakemake_log
+from brainalign.result_paths import TABLES
 
 snakemake_log(snakemake)
 figure_job(
     snakemake.params.spec,
     snakemake.params.dataset,
-    {k: snakemake.input[k] for k in ("alignment", "residual", "partition", "stats")},
+    {table: snakemake.input[table] for table in TABLES},
     snakemake.output[0],
     snakemake.params.figures,
     snakemake.params.stats,

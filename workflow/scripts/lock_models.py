@@ -1,13 +1,12 @@
 """Resolve every hub entry's revision to a commit once and write config/models.lock.yaml."""
 
-from pathlib import Path
-
+from brainalign.config import project_root
 from brainalign.features.lock import resolve_lock, write_lock
 from brainalign.features.registry import load_registry
 from brainalign.logs import snakemake_log
 
 log = snakemake_log(snakemake)
-project = next(p for p in Path(snakemake.scriptdir).resolve().parents if (p / "workflow" / "Snakefile").exists())
+project = project_root(snakemake.scriptdir)
 try:
     locked = resolve_lock(load_registry(project / snakemake.params.models_yaml))
     write_lock(snakemake.output[0], locked)

@@ -6,11 +6,11 @@ from brainalign.logs import snakemake_log
 snakemake_log(snakemake)
 summarize_dataset(
     snakemake.params.dataset,
-    list(snakemake.input.brains),
-    list(snakemake.input.encoding),
-    list(snakemake.input.residual),
-    list(snakemake.input.partition),
-    snakemake.output.alignment,
-    snakemake.output.residual,
-    snakemake.output.partition,
+    brain_paths=list(snakemake.input.brains),
+    encoding_paths=list(snakemake.input.encoding),
+    residual_paths=list(snakemake.input.residual),
+    partition_paths=list(snakemake.input.partition),
+    out_alignment=snakemake.output.alignment,
+    out_residual=snakemake.output.residual,
+    out_partition=snakemake.output.partition,
 )

@@ -5,8 +5,8 @@ Entries with ``environment: <name>`` (``family: remote``, ``backend: external``)
 :mod:`brainalign.envs`); every other entry runs in the workflow's interpreter. The
 extraction rule asks :func:`model_python` which interpreter, and :func:`extract_in`
 runs :func:`brainalign.features.runner.extract_features` there: in this process, or as
-``<python> -m brainalign.features.environment '<json arguments>'`` with the checkout's
-``src/`` on ``PYTHONPATH``.
+``<python> -m brainalign.features.environment '<json arguments>'`` (``make env-<name>``
+makes brainalign importable there: :func:`brainalign.envs.install_library`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from brainalign.envs import env_python
 from brainalign.features.registry import get_model, load_registry
 
 log = logging.getLogger(__name__)
-SRC = Path(__file__).resolve().parents[2]
 
 
 def model_environment(models_yaml: str | os.PathLike, model: str) -> str | None:
@@ -52,10 +51,8 @@ def extract_in(python: str, **kwargs: Any) -> Path:
             f"model {kwargs.get('model')!r} runs in its own environment {env}, which does not "
             f"exist: create it with `make env-{env.name}` (envs/requirements/{env.name}.txt)")
     payload = json.dumps({k: str(v) if isinstance(v, os.PathLike) else v for k, v in kwargs.items()})
-    pythonpath = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
     log.info("extracting %s in %s", kwargs.get("model"), python)
-    subprocess.run([python, "-m", "brainalign.features.environment", payload], check=True,
-                   env={**os.environ, "PYTHONPATH": pythonpath})
+    subprocess.run([python, "-m", "brainalign.features.environment", payload], check=True)
     return Path(kwargs["output"])
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from brainalign.config import PROJECT, resource_path
+from brainalign.config import RESOURCES as PACKAGE_RESOURCES, resource_path
 from brainalign.datasets.nsd.layout import NSDError
 
 log = logging.getLogger(__name__)
 
-RESOURCES = PROJECT / "resources" / "rois" / "nsd"
+RESOURCES = PACKAGE_RESOURCES / "rois" / "nsd"
 
 
 def read_label_table(path: str | os.PathLike) -> dict[int, str]:

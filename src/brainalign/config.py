@@ -96,6 +96,11 @@ def config_section(section: str, given: dict | None = None) -> dict:
     return wrapped[section]
 
 
+def dataset_kinds() -> list[str]:
+    """The dataset kinds the config schema allows (one ``dataset.<kind>`` schema and implementation each)."""
+    return list(load_schema("config")["properties"]["datasets"]["additionalProperties"]["properties"]["kind"]["enum"])
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with a clear error if the file is missing or not a mapping."""
     path = Path(path)

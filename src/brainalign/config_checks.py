@@ -15,7 +15,6 @@ from typing import Any
 from brainalign.features.registry import RegistryError, check_remote_code, resolve_local_path
 from brainalign.safe_paths import UnsafeNameError, check_name, check_results_root, inside
 
-KINDS = ("synthetic", "nsd", "algonauts2023", "cneuromod", "custom")
 CUSTOM_PATH_KEYS = ("stimuli", "responses", "samples", "runs", "rois", "noise_ceiling")
 
 
@@ -50,7 +49,9 @@ def check_all(cfg: dict, models: dict) -> None:
 
 
 def _check_kind_blocks(name: str, ds: dict) -> None:
-    other = [k for k in KINDS if k in ds and k != ds["kind"]]
+    from brainalign.config import dataset_kinds
+
+    other = [k for k in dataset_kinds() if k in ds and k != ds["kind"]]
     if other:
         raise _error(f"config key 'datasets.{name}.{other[0]}': dataset of kind {ds['kind']!r} takes only "
                      f"the options block '{ds['kind']}'")

@@ -86,7 +86,8 @@ class ArrayOps:
         LAPACK's symmetric eigensolver uses several cores poorly at the sizes of a
         fold (a few thousand rows), so independent decompositions run side by side:
         as many threads as the BLAS library may use cores (``OMP_NUM_THREADS`` and the
-        CPU affinity bound it), BLAS single-threaded within each. Results are the same
+        CPU affinity bound it), BLAS single-threaded within each; items left over after
+        the last full round run one at a time with every BLAS thread. Results are the same
         as in sequence up to the rounding of a different BLAS thread count.
         """
         workers = min(len(items), _cpu_budget()) if self.name == "numpy" else 1
@@ -94,8 +95,10 @@ class ArrayOps:
             return [fn(item) for item in items]
         from threadpoolctl import threadpool_limits
 
+        side_by_side = len(items) - len(items) % workers  # the rest runs alone, with every BLAS thread
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+            out = list(pool.map(fn, items[:side_by_side]))
+        return out + [fn(item) for item in items[side_by_side:]]
 
     def eigh(self, a: Any) -> tuple[Any, Any]:
         """Eigenvalues (ascending) and eigenvectors of a symmetric matrix."""

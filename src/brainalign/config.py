@@ -12,6 +12,7 @@ name the offending key and the allowed values.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,13 @@ RESOURCES = PACKAGE / "resources"  # package data (ROI definitions); resources/r
 
 
 def load_schema(name: str) -> dict:
-    """The JSON schema ``name`` (``config`` or ``dataset.<kind>``) shipped with the package."""
+    """The JSON schema ``name`` (``config`` or ``dataset.<kind>``) shipped with the package (a fresh copy)."""
+    return copy.deepcopy(_parsed_schema(name))
+
+
+@functools.cache
+def _parsed_schema(name: str) -> dict:
+    """Each schema file is parsed once per process (config validation asks for some several times)."""
     path = SCHEMA_DIR / f"{name}.schema.yaml"
     if not path.exists():
         known = sorted(p.name.removesuffix(".schema.yaml") for p in SCHEMA_DIR.glob("*.schema.yaml"))

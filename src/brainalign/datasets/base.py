@@ -15,7 +15,6 @@ them in the way config validation does.
 from __future__ import annotations
 
 import copy
-import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,11 +87,6 @@ def raw_folder(dataset: dict) -> str:
     return str(dataset.get("raw_dir", "data")).rstrip("/") or "/"
 
 
-@functools.cache
-def _schema(kind: str) -> dict:
-    return load_schema(f"dataset.{kind}")
-
-
 def _problem(kind: str, err) -> str:
     where = ".".join([kind, *map(str, err.absolute_path)])
     if err.validator == "enum":
@@ -107,7 +101,7 @@ def kind_settings(kind: str, block: dict | None, error: type[Exception] = ValueE
     allowed values.
     """
     cfg = copy.deepcopy(dict(block or {}))
-    problems = sorted(DefaultingValidator(_schema(kind)).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    problems = sorted(DefaultingValidator(load_schema(f"dataset.{kind}")).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if problems:
         raise error("; ".join(_problem(kind, e) for e in problems))
     return cfg
